@@ -1,0 +1,1 @@
+"""Backbones (ONNX feature extractors), their preprocessing, and cached batch embedding."""

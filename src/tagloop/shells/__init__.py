@@ -1,0 +1,1 @@
+"""Thin shells over :class:`tagloop.project.Project`: CLI now; HTTP API and web pages later."""

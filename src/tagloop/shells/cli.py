@@ -1,0 +1,213 @@
+"""``tagloop`` command line: parse, call :class:`Project`, format. Results go to stdout,
+progress and logs to stderr; ``--json`` prints one JSON document.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+
+import click
+from tqdm import tqdm
+
+from tagloop import __version__
+from tagloop.config import load_settings
+from tagloop.embed.backbones import DEFAULT_BACKBONE, list_backbones
+from tagloop.errors import TagloopError
+from tagloop.log import configure_logging
+from tagloop.project import Project
+from tagloop.train.service import TrainSpec
+from tagloop.types import EvalReport
+
+logger = logging.getLogger("tagloop.cli")
+
+_STAGE_NAMES = {"read": "reading", "embed": "embedding", "train": "training", "predict": "predicting"}
+_STAGE_UNITS = {"read": "img", "embed": "img", "train": "fit", "predict": "img"}
+
+
+class _TqdmHandler(logging.Handler):
+    """Log lines that do not tear progress bars apart."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        tqdm.write(self.format(record), file=sys.stderr)
+
+
+class _Bars:
+    """A progress callback drawing one bar per stage on stderr (rate and ETA included)."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.bars: dict[str, tqdm] = {}
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if not self.enabled or total == 0:
+            return
+        bar = self.bars.get(stage)
+        if bar is None or bar.total != total:
+            if bar is not None:
+                bar.close()
+            bar = self.bars[stage] = tqdm(
+                total=total, desc=_STAGE_NAMES.get(stage, stage), unit=_STAGE_UNITS.get(stage, "it"),
+                file=sys.stderr, leave=False, dynamic_ncols=True,
+            )
+        bar.update(done - bar.n)
+        if done >= total:
+            bar.close()
+            del self.bars[stage]
+
+
+def _run(fn: Callable[[], int]) -> None:
+    """Shell boundary: expected errors are one line on stderr and exit 1, never a traceback."""
+    try:
+        code = fn()
+    except TagloopError as exc:
+        click.echo(f"error: {exc.message}", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    except Exception:
+        logger.exception("unexpected error (a bug in tagloop; please report it)")
+        sys.exit(2)
+    sys.exit(code)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="tagloop")
+@click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
+@click.pass_context
+def cli(ctx: click.Context, verbose: int, quiet: bool) -> None:
+    """tagloop: train, evaluate and serve image classifiers on your own machine."""
+    level = {0: None, 1: "INFO"}.get(verbose, "DEBUG")
+    try:
+        settings = load_settings(log_level=level)
+    except TagloopError as exc:
+        raise click.ClickException(exc.message) from None
+    configure_logging(settings.log_level, _TqdmHandler())
+    ctx.obj = {"project": Project(settings), "bars": _Bars(not quiet and sys.stderr.isatty())}
+
+
+def _project(ctx: click.Context) -> Project:
+    return ctx.obj["project"]  # type: ignore[no-any-return]
+
+
+@cli.command()
+@click.argument("data", type=click.Path(path_type=Path))
+@click.option("--test", "test_data", type=click.Path(path_type=Path),
+              help="Held-out labeled data to report on (folder or CSV).")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("tagloop-model"),
+              show_default=True, help="Folder to write the model package to.")
+@click.option("--backbone", default=DEFAULT_BACKBONE, show_default=True,
+              type=click.Choice([b.name for b in list_backbones()]),
+              help="Pretrained feature extractor (see `tagloop backbones`).")
+@click.option("--group-by", help="CSV column of related images (same person, camera) kept in "
+              "one cross-validation fold.")
+@click.option("--multilabel", is_flag=True, help="Images may have several labels (`;` in CSV).")
+@click.option("--tune", is_flag=True, help="Choose the regularization by nested cross-validation "
+              "(about 10x slower training; the default C=0.1 is rarely far off).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@click.pass_context
+def train(ctx: click.Context, data: Path, test_data: Path | None, out_dir: Path, backbone: str,
+          group_by: str | None, multilabel: bool, tune: bool, as_json: bool) -> None:
+    """Train a classifier on DATA: a folder with one subfolder per label, or a CSV manifest
+    with columns path,label (other columns are metadata)."""
+    def run() -> int:
+        spec = TrainSpec(backbone=backbone, group_by=group_by, multilabel=multilabel,
+                         C=None if tune else TrainSpec.C)
+        result = _project(ctx).train(data, test=test_data, out_dir=out_dir, spec=spec,
+                                     progress=ctx.obj["bars"])
+        if as_json:
+            click.echo(json.dumps(result.to_dict(), indent=2))
+            return 0
+        for item in result.skipped:
+            click.echo(f"skipped {item.path}: {item.reason}", err=True)
+        click.echo(f"trained on {result.n_images} images, {len(result.labels)} labels, "
+                   f"{result.backbone}, in {result.seconds:.1f} s "
+                   f"({result.n_embedded} embedded, the rest from cache)")
+        click.echo(f"skipped {len(result.skipped)} files")
+        click.echo(_format_report(result.evaluation, "cross-validated estimate"))
+        if result.test is not None:
+            click.echo(_format_report(result.test, "test set"))
+        click.echo(f"model written to {result.model_dir}")
+        return 0
+    _run(run)
+
+
+@cli.command()
+@click.argument("model", type=click.Path(path_type=Path))
+@click.argument("data", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@click.pass_context
+def evaluate(ctx: click.Context, model: Path, data: Path, as_json: bool) -> None:
+    """Report how MODEL does on labeled DATA (folder or CSV)."""
+    def run() -> int:
+        result = _project(ctx).evaluate(model, data, progress=ctx.obj["bars"])
+        if as_json:
+            click.echo(json.dumps(result.to_dict(), indent=2))
+        else:
+            for item in result.skipped:
+                click.echo(f"skipped {item.path}: {item.reason}", err=True)
+            click.echo(_format_report(result.report, str(data)))
+        return 0
+    _run(run)
+
+
+@cli.command()
+@click.argument("model", type=click.Path(path_type=Path))
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--top", "top_k", type=click.IntRange(min=1), help="Show only the K best labels.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@click.pass_context
+def predict(ctx: click.Context, model: Path, paths: tuple[Path, ...], top_k: int | None,
+            as_json: bool) -> None:
+    """Classify image files with MODEL. Exit status 1 if any file could not be read."""
+    def run() -> int:
+        results = _project(ctx).predict(model, list(paths), top_k=top_k, progress=ctx.obj["bars"])
+        if as_json:
+            click.echo(json.dumps([r.to_dict() for r in results], indent=2))
+        else:
+            for r in results:
+                if r.error is not None:
+                    click.echo(f"{r.path}: error: {r.error}")
+                else:
+                    best = ", ".join(f"{p.label} {p.probability:.3f}" for p in r.predictions)
+                    click.echo(f"{r.path}: {best}")
+        return 1 if any(r.error is not None for r in results) else 0
+    _run(run)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+def backbones(as_json: bool) -> None:
+    """List the pretrained backbones and their speed/accuracy trade-offs."""
+    specs = list_backbones()
+    if as_json:
+        click.echo(json.dumps([{**s.to_dict(), "description": s.description} for s in specs],
+                              indent=2))
+        return
+    for spec in specs:
+        mark = " (default)" if spec.name == DEFAULT_BACKBONE else ""
+        click.echo(f"{spec.name}{mark}: {spec.description}")
+
+
+def _format_report(report: EvalReport, title: str) -> str:
+    lines = [f"{title}: {report.n_images} images, accuracy {report.accuracy:.3f}, "
+             f"macro F1 {report.macro_f1:.3f}" + (f" ({report.method})" if report.method else "")]
+    width = max([len(label) for label in report.labels] + [5])
+    lines.append(f"  {'label':<{width}}  precision  recall     f1  avg-prec  images")
+    for label, m in report.per_label.items():
+        ap = f"{m.average_precision:.3f}" if m.average_precision is not None else "  -  "
+        lines.append(f"  {label:<{width}}  {m.precision:9.3f}  {m.recall:6.3f}  {m.f1:5.3f}"
+                     f"  {ap:>8}  {m.support:6d}")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    cli(prog_name="tagloop")
+
+

@@ -1,0 +1,1 @@
+"""Heads on embeddings, honest cross-validation splits, and the training service."""

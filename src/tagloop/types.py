@@ -1,0 +1,159 @@
+"""Frozen values that cross stage boundaries."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+
+class ProgressCallback(Protocol):
+    """Told how far a stage got; shells draw it (a progress bar), the core never does."""
+
+    def __call__(self, stage: str, done: int, total: int) -> None: ...
+
+
+def no_progress(stage: str, done: int, total: int) -> None:
+    """The default progress callback: ignores everything."""
+
+
+@dataclass(frozen=True)
+class ImageItem:
+    """One image as a source lists it, before it is read."""
+
+    path: Path
+    display_path: str
+    labels: tuple[str, ...] = ()
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    """What decoding learned about an image's pixels (cached by sha256)."""
+
+    dhash: bytes
+    width: int
+    height: int
+    format: str
+
+
+@dataclass(frozen=True)
+class SkippedImage:
+    """A file that was not used, and why."""
+
+    path: str
+    reason: str
+    code: str = "image_unreadable"
+
+    def to_dict(self) -> dict[str, str]:
+        return {"path": self.path, "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class LabelScore:
+    label: str
+    probability: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"label": self.label, "probability": self.probability}
+
+
+@dataclass(frozen=True)
+class LabelMetrics:
+    precision: float
+    recall: float
+    f1: float
+    support: int
+    average_precision: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "precision": self.precision,
+            "recall": self.recall,
+            "f1": self.f1,
+            "support": self.support,
+            "average_precision": self.average_precision,
+        }
+
+
+@dataclass(frozen=True)
+class EvalReport:
+    """The honest-numbers report of DESIGN.md; ``confusion_matrix`` rows are true labels."""
+
+    n_images: int
+    accuracy: float
+    macro_f1: float
+    macro_precision: float
+    macro_recall: float
+    macro_average_precision: float | None
+    per_label: Mapping[str, LabelMetrics]
+    labels: tuple[str, ...]
+    matrix: tuple[tuple[int, ...], ...]
+    is_multilabel: bool
+    threshold: float | None = None
+    method: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "n_images": self.n_images,
+            "accuracy": self.accuracy,
+            "macro_f1": self.macro_f1,
+            "macro_precision": self.macro_precision,
+            "macro_recall": self.macro_recall,
+            "macro_average_precision": self.macro_average_precision,
+            "per_label": {k: v.to_dict() for k, v in self.per_label.items()},
+            "confusion_matrix": {
+                "labels": list(self.labels),
+                "matrix": [list(row) for row in self.matrix],
+            },
+            "classification_type": "multilabel" if self.is_multilabel else "multiclass",
+        }
+        if self.threshold is not None:
+            out["threshold"] = self.threshold
+        if self.method:
+            out["method"] = self.method
+        return out
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What ``tagloop train`` reports (the ``--json`` document)."""
+
+    labels: tuple[str, ...]
+    n_images: int
+    skipped: tuple[SkippedImage, ...]
+    backbone: str
+    seconds: float
+    evaluation: EvalReport
+    test: EvalReport | None
+    model_dir: Path
+    label_counts: Mapping[str, int]
+    n_embedded: int
+    test_skipped: tuple[SkippedImage, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "labels": list(self.labels),
+            "label_counts": dict(self.label_counts),
+            "n_images": self.n_images,
+            "skipped": [s.to_dict() for s in self.skipped],
+            "backbone": self.backbone,
+            "seconds": round(self.seconds, 2),
+            "n_embedded": self.n_embedded,
+            "model_dir": str(self.model_dir),
+            "evaluation": self.evaluation.to_dict(),
+            "test": self.test.to_dict() if self.test else None,
+            "test_skipped": [s.to_dict() for s in self.test_skipped],
+        }
+
+
+@dataclass(frozen=True)
+class EvaluationResult:
+    """What ``tagloop evaluate`` reports."""
+
+    report: EvalReport
+    skipped: tuple[SkippedImage, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.report.to_dict(), "skipped": [s.to_dict() for s in self.skipped]}
