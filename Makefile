@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test test-fast lint format serve bench clean
+.PHONY: install test test-fast lint format serve bench clean docs
 
 install: $(STAMP)
 
@@ -42,3 +42,6 @@ bench: install
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+docs: install
+	$(BIN)/python scripts/gen_cli_docs.py

@@ -81,33 +81,60 @@ class Project:
                 else None
             )
             classifier = train_classifier(
-                train_set.features, Y, labels, dhashes=[i.dhash for i in train_set.infos],
-                group_values=groups, spec=spec, progress=progress,
+                train_set.features,
+                Y,
+                labels,
+                dhashes=[i.dhash for i in train_set.infos],
+                group_values=groups,
+                spec=spec,
+                progress=progress,
             )
             threshold = choose_threshold(Y, classifier.oof_proba) if spec.multilabel else None
             method = f"{classifier.details['n_folds']}-fold cross-validation, out-of-fold; " + (
-                f"grouped by {spec.group_by} and near-duplicates" if spec.group_by
+                f"grouped by {spec.group_by} and near-duplicates"
+                if spec.group_by
                 else "near-duplicates kept in one fold"
             )
-            evaluation = build_report(Y, classifier.oof_proba, labels, multilabel=spec.multilabel,
-                                      threshold=threshold, method=method)
-            test_report, test_skipped = None, ()
+            evaluation = build_report(
+                Y,
+                classifier.oof_proba,
+                labels,
+                multilabel=spec.multilabel,
+                threshold=threshold,
+                method=method,
+            )
+            test_report = None
+            test_skipped: list[SkippedImage] = []
             if test_source is not None:
                 test_items, test_unlabeled = _split_labeled(test_source)
                 test_set = self._embed(test_items, backbone, cache, progress)
                 known, unknown = _filter_known(test_set, labels)
-                test_skipped = (*test_unlabeled, *test_set.skipped, *unknown)
+                test_skipped = [*test_unlabeled, *test_set.skipped, *unknown]
+                if not known:
+                    raise NoReadableImages(
+                        f"no readable test images with the training labels in {test}"
+                    )
                 Y_test = encode_labels([test_set.items[i].labels for i in known], labels)  # noqa: N806
                 test_report = build_report(
-                    Y_test, classifier.head.predict_proba(test_set.features[known]), labels,
-                    multilabel=spec.multilabel, threshold=threshold, method=f"held-out: {test}",
+                    Y_test,
+                    classifier.head.predict_proba(test_set.features[known]),
+                    labels,
+                    multilabel=spec.multilabel,
+                    threshold=threshold,
+                    method=f"held-out: {test}",
                 )
         finally:
             cache.close()
         pixels, features = _parity_sample(train_set, Y, backbone, self.settings.max_image_pixels)
         model_dir = package_classifier(
-            classifier, backbone, out_dir=out_dir, evaluation=evaluation, threshold=threshold,
-            check_pixels=pixels, check_features=features, test=test_report,
+            classifier,
+            backbone,
+            out_dir=out_dir,
+            evaluation=evaluation,
+            threshold=threshold,
+            check_pixels=pixels,
+            check_features=features,
+            test=test_report,
             training={"n_images": len(train_set.items), "label_counts": dict(counts)},
         )
         return TrainResult(
@@ -133,27 +160,43 @@ class Project:
         labels = list(predictor.labels)
         known = [i for i in items if set(i.labels) <= set(labels)]
         skipped += [
-            SkippedImage(i.display_path, f"label {', '.join(i.labels)} is not one of the "
-                         f"model's labels", code="label_unknown")
-            for i in items if not set(i.labels) <= set(labels)
+            SkippedImage(
+                i.display_path,
+                f"label {', '.join(i.labels)} is not one of the model's labels",
+                code="label_unknown",
+            )
+            for i in items
+            if not set(i.labels) <= set(labels)
         ]
         if items and not known:
             raise LabelSetMismatch(
                 f"none of the labels in {data} are the model's labels ({', '.join(labels)})"
             )
-        rows = predictor.proba_files([i.path for i in known],
-                                     batch_size=self.settings.batch_size, progress=progress)
-        good = [(item, row) for item, row in zip(known, rows, strict=True)
-                if isinstance(row, np.ndarray)]
-        skipped += [SkippedImage(item.display_path, row) for item, row in zip(known, rows,
-                    strict=True) if isinstance(row, str)]
+        rows = predictor.proba_files(
+            [i.path for i in known], batch_size=self.settings.batch_size, progress=progress
+        )
+        good = [
+            (item, row)
+            for item, row in zip(known, rows, strict=True)
+            if isinstance(row, np.ndarray)
+        ]
+        skipped += [
+            SkippedImage(item.display_path, row)
+            for item, row in zip(known, rows, strict=True)
+            if isinstance(row, str)
+        ]
         if not good:
             raise NoReadableImages(f"no readable labeled images in {data}")
         Y = encode_labels([item.labels for item, _ in good], labels)  # noqa: N806
         proba = np.stack([row for _, row in good])
-        report = build_report(Y, proba, labels, multilabel=predictor.is_multilabel,
-                              threshold=predictor.threshold if predictor.is_multilabel else None,
-                              method=f"model {model_dir} on {data}")
+        report = build_report(
+            Y,
+            proba,
+            labels,
+            multilabel=predictor.is_multilabel,
+            threshold=predictor.threshold if predictor.is_multilabel else None,
+            method=f"model {model_dir} on {data}",
+        )
         return EvaluationResult(report=report, skipped=tuple(skipped))
 
     def predict(
@@ -165,32 +208,50 @@ class Project:
         progress: ProgressCallback = no_progress,
     ) -> list[FilePrediction]:
         predictor = self.load_predictor(model_dir)
-        return predictor.predict_files(paths, top_k=top_k, batch_size=self.settings.batch_size,
-                                       progress=progress)
+        return predictor.predict_files(
+            paths, top_k=top_k, batch_size=self.settings.batch_size, progress=progress
+        )
 
     def load_predictor(self, model_dir: Path) -> OnnxPredictor:
-        return OnnxPredictor(model_dir, n_threads=self.settings.resolved_threads(),
-                             max_pixels=self.settings.max_image_pixels).load()
+        return OnnxPredictor(
+            model_dir,
+            n_threads=self.settings.resolved_threads(),
+            max_pixels=self.settings.max_image_pixels,
+        ).load()
 
     def _backbone(self, name: str) -> OnnxBackbone:
-        return create_backbone(name, cache_dir=self.settings.cache_dir,
-                               n_threads=self.settings.resolved_threads())
+        return create_backbone(
+            name, cache_dir=self.settings.cache_dir, n_threads=self.settings.resolved_threads()
+        )
 
     def _cache(self) -> EmbeddingCache:
         return EmbeddingCache(self.settings.cache_dir / "embeddings.sqlite")
 
-    def _embed(self, items: Sequence[ImageItem], backbone: OnnxBackbone, cache: EmbeddingCache,
-               progress: ProgressCallback) -> EmbeddedSet:
-        return embed_items(items, backbone=backbone, cache=cache,
-                           max_pixels=self.settings.max_image_pixels,
-                           batch_size=self.settings.batch_size,
-                           n_threads=self.settings.resolved_threads(), progress=progress)
+    def _embed(
+        self,
+        items: Sequence[ImageItem],
+        backbone: OnnxBackbone,
+        cache: EmbeddingCache,
+        progress: ProgressCallback,
+    ) -> EmbeddedSet:
+        return embed_items(
+            items,
+            backbone=backbone,
+            cache=cache,
+            max_pixels=self.settings.max_image_pixels,
+            batch_size=self.settings.batch_size,
+            n_threads=self.settings.resolved_threads(),
+            progress=progress,
+        )
 
 
 def _split_labeled(source: Source) -> tuple[list[ImageItem], list[SkippedImage]]:
     labeled = [item for item in source if item.labels]
-    unlabeled = [SkippedImage(item.display_path, "the image has no label", code="no_label")
-                 for item in source if not item.labels]
+    unlabeled = [
+        SkippedImage(item.display_path, "the image has no label", code="no_label")
+        for item in source
+        if not item.labels
+    ]
     return labeled, unlabeled
 
 
@@ -209,20 +270,29 @@ def _filter_known(data: EmbeddedSet, labels: Sequence[str]) -> tuple[list[int], 
         if set(item.labels) <= set(labels):
             known.append(i)
         else:
-            unknown.append(SkippedImage(item.display_path, f"label {', '.join(item.labels)} was "
-                                        "not in the training data", code="label_unknown"))
+            unknown.append(
+                SkippedImage(
+                    item.display_path,
+                    f"label {', '.join(item.labels)} was not in the training data",
+                    code="label_unknown",
+                )
+            )
     return known, unknown
 
 
 def _parity_sample(
-    data: EmbeddedSet, Y: np.ndarray, backbone: OnnxBackbone, max_pixels: int  # noqa: N803
+    data: EmbeddedSet,
+    Y: np.ndarray,
+    backbone: OnnxBackbone,
+    max_pixels: int,  # noqa: N803
 ) -> tuple[np.ndarray, np.ndarray]:
     """Up to N_PARITY_IMAGES training images, spread over labels: pixels and cached features."""
     order = np.argsort(Y.argmax(axis=1), kind="stable")
     picks = order[np.linspace(0, len(order) - 1, min(N_PARITY_IMAGES, len(order))).astype(int)]
     pixels = [
-        decode_for_model(read_image_bytes(data.items[i].path), backbone.spec.preprocess,
-                         max_pixels=max_pixels)[0]
+        decode_for_model(
+            read_image_bytes(data.items[i].path), backbone.spec.preprocess, max_pixels=max_pixels
+        )[0]
         for i in picks
     ]
     return np.stack(pixels), data.features[picks]

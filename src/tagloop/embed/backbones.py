@@ -53,8 +53,8 @@ class BackboneSpec:
     @property
     def backbone_id(self) -> str:
         """Names the exact features: cache keys use it, so it changes with any input."""
-        size = self.preprocess.image_size
-        return f"{self.name}-w{self.weights_version}-x{EXPORT_VERSION}-{self.preprocess.resize}{size}"
+        cfg = self.preprocess
+        return f"{self.name}-w{self.weights_version}-x{EXPORT_VERSION}-{cfg.resize}{cfg.image_size}"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -176,8 +176,8 @@ def _feature_extractor_class() -> type[torch.nn.Module]:
 
         def forward(self, image: torch.Tensor) -> torch.Tensor:
             x = image.permute(0, 3, 1, 2).float() / 255.0
-            x = (x - self.mean) / self.std
-            features = self.net.extract_features(x)  # type: ignore[operator]
+            x = (x - self.get_buffer("mean")) / self.get_buffer("std")
+            features: torch.Tensor = self.net.extract_features(x)  # type: ignore[operator]
             return features.mean(dim=(2, 3))
 
     return FeatureExtractor

@@ -41,9 +41,14 @@ class PreprocessConfig:
             image_size=int(data["image_size"]),
             resize=str(data.get("resize", "center_crop")),
             interpolation=str(data.get("interpolation", "bilinear")),
-            mean=tuple(data.get("mean", (0.5, 0.5, 0.5))),  # type: ignore[arg-type]
-            std=tuple(data.get("std", (0.5, 0.5, 0.5))),  # type: ignore[arg-type]
+            mean=_triple(data.get("mean", (0.5, 0.5, 0.5))),
+            std=_triple(data.get("std", (0.5, 0.5, 0.5))),
         )
+
+
+def _triple(values: Any) -> tuple[float, float, float]:
+    a, b, c = (float(v) for v in values)
+    return a, b, c
 
 
 def prepare(img: Image.Image, cfg: PreprocessConfig) -> np.ndarray:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
@@ -38,7 +39,7 @@ def build_classifier_graph(
         ]
     )
     activation = "Sigmoid" if multilabel else "Softmax"
-    extra = {} if multilabel else {"axis": -1}
+    extra: dict[str, Any] = {} if multilabel else {"axis": -1}
     graph.node.extend(
         [
             helper.make_node("MatMul", [features, "head_weight"], ["head_matmul"]),
@@ -49,7 +50,7 @@ def build_classifier_graph(
     probabilities = helper.make_tensor_value_info(
         "probabilities", TensorProto.FLOAT, ["batch", len(labels)]
     )
-    kept = [o for o in graph.output]
+    kept = list(graph.output)
     del graph.output[:]
     graph.output.extend([probabilities, *kept])
     model.metadata_props.extend(
@@ -61,7 +62,7 @@ def build_classifier_graph(
         ]
     )
     onnx.checker.check_model(model)
-    return model.SerializeToString()
+    return bytes(model.SerializeToString())
 
 
 def check_parity(model_bytes: bytes, pixels: np.ndarray, expected: np.ndarray) -> float:

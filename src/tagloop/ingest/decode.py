@@ -56,13 +56,11 @@ def open_image(data: bytes, *, max_pixels: int, draft_size: int | None = None) -
     try:
         img = Image.open(io.BytesIO(data))
     except Image.DecompressionBombError:
-        raise ImageUnreadable(
-            f"the image has more pixels than the limit of {max_pixels:,}; downsize it"
-        ) from None
+        raise ImageUnreadable(_too_many_pixels(None, max_pixels)) from None
     except UnidentifiedImageError:
         raise ImageUnreadable("not an image file (the format is not recognized)") from None
-    except (OSError, ValueError, SyntaxError) as exc:
-        raise ImageUnreadable(f"the image header is damaged ({exc})") from None
+    except (OSError, ValueError, SyntaxError, EOFError) as exc:
+        raise ImageUnreadable(_damaged(exc)) from None
     fmt = str(img.format)
     if fmt not in ALLOWED_FORMATS:
         raise ImageUnreadable(
@@ -71,10 +69,7 @@ def open_image(data: bytes, *, max_pixels: int, draft_size: int | None = None) -
         )
     width, height = img.size
     if width * height > max_pixels:
-        raise ImageUnreadable(
-            f"the image is {width}x{height} = {width * height:,} pixels, over the limit of "
-            f"{max_pixels:,}; downsize it"
-        )
+        raise ImageUnreadable(_too_many_pixels((width, height), max_pixels))
     if width < 1 or height < 1:
         raise ImageUnreadable("the image has no pixels")
     try:
@@ -83,12 +78,21 @@ def open_image(data: bytes, *, max_pixels: int, draft_size: int | None = None) -
         upright = ImageOps.exif_transpose(img).convert("RGB")
         return DecodedImage(image=upright, format=fmt, width=width, height=height)
     except Image.DecompressionBombError:
-        raise ImageUnreadable(f"the image has more pixels than the limit of {max_pixels:,}") from None
+        raise ImageUnreadable(_too_many_pixels((width, height), max_pixels)) from None
     except (OSError, ValueError, SyntaxError, EOFError) as exc:
-        reason = str(exc) or type(exc).__name__
-        if "truncated" in reason:
-            reason = "the file is truncated (an incomplete download or copy?)"
-        raise ImageUnreadable(f"the image data is damaged: {reason}") from None
+        raise ImageUnreadable(_damaged(exc)) from None
+
+
+def _too_many_pixels(size: tuple[int, int] | None, max_pixels: int) -> str:
+    shown = f"{size[0]}x{size[1]} = {size[0] * size[1]:,} pixels, " if size else ""
+    return f"the image is {shown}over the limit of {max_pixels:,} pixels; downsize it"
+
+
+def _damaged(exc: BaseException) -> str:
+    reason = str(exc) or type(exc).__name__
+    if "truncated" in reason.lower():
+        return "the file is truncated (an incomplete download or copy?)"
+    return f"the image data is damaged ({reason})"
 
 
 def dhash(img: Image.Image, hash_size: int = DHASH_SIZE) -> bytes:
@@ -103,7 +107,7 @@ def dhash(img: Image.Image, hash_size: int = DHASH_SIZE) -> bytes:
 
 
 def close_hash_pairs(hashes: np.ndarray, max_distance: int) -> np.ndarray:
-    """Index pairs ``(i, j)``, ``i < j``, whose packed hashes differ in at most ``max_distance`` bits.
+    """Index pairs ``(i, j)``, ``i < j``, of hashes at most ``max_distance`` bits apart.
 
     ``hashes`` is (n, n_bytes) uint8. Works in blocks, so memory stays small for large sets.
     """

@@ -80,7 +80,9 @@ class CsvSource(Source):
                         f"{csv_path} must have the columns path,label "
                         f"(missing: {', '.join(sorted(missing))}; found: {', '.join(columns)})"
                     )
-                rows = [{(k or "").strip(): (v or "").strip() for k, v in r.items()} for r in reader]
+                rows = [
+                    {(k or "").strip(): (v or "").strip() for k, v in r.items()} for r in reader
+                ]
         except UnicodeDecodeError:
             raise ManifestInvalid(f"{csv_path} is not a UTF-8 text CSV file") from None
         except csv.Error as exc:

@@ -96,8 +96,9 @@ class OnnxPredictor:
         """Labels with probabilities, highest first (``top_k`` of them), or an error, per file."""
         shown = names if names is not None else [str(p) for p in paths]
         out = []
-        for name, row in zip(shown, self.proba_files(paths, batch_size=batch_size,
-                                                      progress=progress), strict=True):
+        for name, row in zip(
+            shown, self.proba_files(paths, batch_size=batch_size, progress=progress), strict=True
+        ):
             if isinstance(row, str):
                 out.append(FilePrediction(path=name, error=row))
                 continue

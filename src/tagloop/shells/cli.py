@@ -10,7 +10,6 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-
 import click
 from tqdm import tqdm
 
@@ -25,7 +24,12 @@ from tagloop.types import EvalReport
 
 logger = logging.getLogger("tagloop.cli")
 
-_STAGE_NAMES = {"read": "reading", "embed": "embedding", "train": "training", "predict": "predicting"}
+_STAGE_NAMES = {
+    "read": "reading",
+    "embed": "embedding",
+    "train": "training",
+    "predict": "predicting",
+}
 _STAGE_UNITS = {"read": "img", "embed": "img", "train": "fit", "predict": "img"}
 
 
@@ -51,8 +55,12 @@ class _Bars:
             if bar is not None:
                 bar.close()
             bar = self.bars[stage] = tqdm(
-                total=total, desc=_STAGE_NAMES.get(stage, stage), unit=_STAGE_UNITS.get(stage, "it"),
-                file=sys.stderr, leave=False, dynamic_ncols=True,
+                total=total,
+                desc=_STAGE_NAMES.get(stage, stage),
+                unit=_STAGE_UNITS.get(stage, "it"),
+                file=sys.stderr,
+                leave=False,
+                dynamic_ncols=True,
             )
         bar.update(done - bar.n)
         if done >= total:
@@ -98,43 +106,81 @@ def _project(ctx: click.Context) -> Project:
 
 @cli.command()
 @click.argument("data", type=click.Path(path_type=Path))
-@click.option("--test", "test_data", type=click.Path(path_type=Path),
-              help="Held-out labeled data to report on (folder or CSV).")
-@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("tagloop-model"),
-              show_default=True, help="Folder to write the model package to.")
-@click.option("--backbone", default=DEFAULT_BACKBONE, show_default=True,
-              type=click.Choice([b.name for b in list_backbones()]),
-              help="Pretrained feature extractor (see `tagloop backbones`).")
-@click.option("--group-by", help="CSV column of related images (same person, camera) kept in "
-              "one cross-validation fold.")
+@click.option(
+    "--test",
+    "test_data",
+    type=click.Path(path_type=Path),
+    help="Held-out labeled data to report on (folder or CSV).",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path),
+    default=Path("tagloop-model"),
+    show_default=True,
+    help="Folder to write the model package to.",
+)
+@click.option(
+    "--backbone",
+    default=DEFAULT_BACKBONE,
+    show_default=True,
+    type=click.Choice([b.name for b in list_backbones()]),
+    help="Pretrained feature extractor (see `tagloop backbones`).",
+)
+@click.option(
+    "--group-by",
+    help="CSV column of related images (same person, camera) kept in one cross-validation fold.",
+)
 @click.option("--multilabel", is_flag=True, help="Images may have several labels (`;` in CSV).")
-@click.option("--tune", is_flag=True, help="Choose the regularization by nested cross-validation "
-              "(about 10x slower training; the default C=0.1 is rarely far off).")
+@click.option(
+    "--tune",
+    is_flag=True,
+    help="Choose the regularization by nested cross-validation "
+    "(about 10x slower training; the default C=0.1 is rarely far off).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 @click.pass_context
-def train(ctx: click.Context, data: Path, test_data: Path | None, out_dir: Path, backbone: str,
-          group_by: str | None, multilabel: bool, tune: bool, as_json: bool) -> None:
+def train(
+    ctx: click.Context,
+    data: Path,
+    test_data: Path | None,
+    out_dir: Path,
+    backbone: str,
+    group_by: str | None,
+    multilabel: bool,
+    tune: bool,
+    as_json: bool,
+) -> None:
     """Train a classifier on DATA: a folder with one subfolder per label, or a CSV manifest
     with columns path,label (other columns are metadata)."""
+
     def run() -> int:
-        spec = TrainSpec(backbone=backbone, group_by=group_by, multilabel=multilabel,
-                         C=None if tune else TrainSpec.C)
-        result = _project(ctx).train(data, test=test_data, out_dir=out_dir, spec=spec,
-                                     progress=ctx.obj["bars"])
+        spec = TrainSpec(
+            backbone=backbone,
+            group_by=group_by,
+            multilabel=multilabel,
+            C=None if tune else TrainSpec.C,
+        )
+        result = _project(ctx).train(
+            data, test=test_data, out_dir=out_dir, spec=spec, progress=ctx.obj["bars"]
+        )
         if as_json:
             click.echo(json.dumps(result.to_dict(), indent=2))
             return 0
         for item in result.skipped:
             click.echo(f"skipped {item.path}: {item.reason}", err=True)
-        click.echo(f"trained on {result.n_images} images, {len(result.labels)} labels, "
-                   f"{result.backbone}, in {result.seconds:.1f} s "
-                   f"({result.n_embedded} embedded, the rest from cache)")
+        click.echo(
+            f"trained on {result.n_images} images, {len(result.labels)} labels, "
+            f"{result.backbone}, in {result.seconds:.1f} s "
+            f"({result.n_embedded} embedded, the rest from cache)"
+        )
         click.echo(f"skipped {len(result.skipped)} files")
         click.echo(_format_report(result.evaluation, "cross-validated estimate"))
         if result.test is not None:
             click.echo(_format_report(result.test, "test set"))
         click.echo(f"model written to {result.model_dir}")
         return 0
+
     _run(run)
 
 
@@ -145,6 +191,7 @@ def train(ctx: click.Context, data: Path, test_data: Path | None, out_dir: Path,
 @click.pass_context
 def evaluate(ctx: click.Context, model: Path, data: Path, as_json: bool) -> None:
     """Report how MODEL does on labeled DATA (folder or CSV)."""
+
     def run() -> int:
         result = _project(ctx).evaluate(model, data, progress=ctx.obj["bars"])
         if as_json:
@@ -154,6 +201,7 @@ def evaluate(ctx: click.Context, model: Path, data: Path, as_json: bool) -> None
                 click.echo(f"skipped {item.path}: {item.reason}", err=True)
             click.echo(_format_report(result.report, str(data)))
         return 0
+
     _run(run)
 
 
@@ -163,9 +211,11 @@ def evaluate(ctx: click.Context, model: Path, data: Path, as_json: bool) -> None
 @click.option("--top", "top_k", type=click.IntRange(min=1), help="Show only the K best labels.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 @click.pass_context
-def predict(ctx: click.Context, model: Path, paths: tuple[Path, ...], top_k: int | None,
-            as_json: bool) -> None:
+def predict(
+    ctx: click.Context, model: Path, paths: tuple[Path, ...], top_k: int | None, as_json: bool
+) -> None:
     """Classify image files with MODEL. Exit status 1 if any file could not be read."""
+
     def run() -> int:
         results = _project(ctx).predict(model, list(paths), top_k=top_k, progress=ctx.obj["bars"])
         if as_json:
@@ -178,6 +228,7 @@ def predict(ctx: click.Context, model: Path, paths: tuple[Path, ...], top_k: int
                     best = ", ".join(f"{p.label} {p.probability:.3f}" for p in r.predictions)
                     click.echo(f"{r.path}: {best}")
         return 1 if any(r.error is not None for r in results) else 0
+
     _run(run)
 
 
@@ -187,8 +238,9 @@ def backbones(as_json: bool) -> None:
     """List the pretrained backbones and their speed/accuracy trade-offs."""
     specs = list_backbones()
     if as_json:
-        click.echo(json.dumps([{**s.to_dict(), "description": s.description} for s in specs],
-                              indent=2))
+        click.echo(
+            json.dumps([{**s.to_dict(), "description": s.description} for s in specs], indent=2)
+        )
         return
     for spec in specs:
         mark = " (default)" if spec.name == DEFAULT_BACKBONE else ""
@@ -196,18 +248,20 @@ def backbones(as_json: bool) -> None:
 
 
 def _format_report(report: EvalReport, title: str) -> str:
-    lines = [f"{title}: {report.n_images} images, accuracy {report.accuracy:.3f}, "
-             f"macro F1 {report.macro_f1:.3f}" + (f" ({report.method})" if report.method else "")]
+    lines = [
+        f"{title}: {report.n_images} images, accuracy {report.accuracy:.3f}, "
+        f"macro F1 {report.macro_f1:.3f}" + (f" ({report.method})" if report.method else "")
+    ]
     width = max([len(label) for label in report.labels] + [5])
     lines.append(f"  {'label':<{width}}  precision  recall     f1  avg-prec  images")
     for label, m in report.per_label.items():
         ap = f"{m.average_precision:.3f}" if m.average_precision is not None else "  -  "
-        lines.append(f"  {label:<{width}}  {m.precision:9.3f}  {m.recall:6.3f}  {m.f1:5.3f}"
-                     f"  {ap:>8}  {m.support:6d}")
+        lines.append(
+            f"  {label:<{width}}  {m.precision:9.3f}  {m.recall:6.3f}  {m.f1:5.3f}"
+            f"  {ap:>8}  {m.support:6d}"
+        )
     return "\n".join(lines)
 
 
 def main() -> None:
     cli(prog_name="tagloop")
-
-

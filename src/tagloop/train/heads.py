@@ -45,7 +45,7 @@ class LogisticHead:
         }
 
     def fit(self, X: np.ndarray, Y: np.ndarray) -> LogisticHead:  # noqa: N803
-        """``X``: (n, d) features; ``Y``: (n, k) 0/1 label indicator (one 1 per row if multiclass)."""
+        """``X``: (n, d) features; ``Y``: (n, k) 0/1 labels (one 1 per row if multiclass)."""
         X = np.asarray(X, dtype=np.float64)
         Y = np.asarray(Y, dtype=bool)
         self.n_classes_ = Y.shape[1]
@@ -64,15 +64,18 @@ class LogisticHead:
         return self
 
     def decision_function(self, X: np.ndarray) -> np.ndarray:  # noqa: N803
-        return np.asarray(X, np.float32) @ self.coef_.T + self.intercept_
+        logits: np.ndarray = np.asarray(X, np.float32) @ self.coef_.T + self.intercept_
+        return logits
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:  # noqa: N803
         logits = self.decision_function(X).astype(np.float64)
         if self.multilabel:
-            return 1.0 / (1.0 + np.exp(-logits))
+            sigmoid: np.ndarray = 1.0 / (1.0 + np.exp(-logits))
+            return sigmoid
         logits -= logits.max(axis=1, keepdims=True)
         expd = np.exp(logits)
-        return np.asarray(expd / expd.sum(axis=1, keepdims=True))
+        softmax: np.ndarray = expd / expd.sum(axis=1, keepdims=True)
+        return softmax
 
     def _fit_multinomial(self, Z: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # noqa: N803
         present = np.unique(y)
@@ -81,8 +84,9 @@ class LogisticHead:
         if len(present) == 1:
             intercept[present[0]] = 0.0
             return coef, intercept
-        model = _quiet(LogisticRegression(C=self.C, class_weight=self.class_weight,
-                                          max_iter=self.max_iter).fit)(Z, y)
+        model = _quiet(
+            LogisticRegression(C=self.C, class_weight=self.class_weight, max_iter=self.max_iter).fit
+        )(Z, y)
         if len(present) == 2:  # scikit-learn returns one logit for two classes: split it.
             coef[present[0]], coef[present[1]] = -model.coef_[0] / 2, model.coef_[0] / 2
             intercept[present[0]] = -model.intercept_[0] / 2
@@ -100,8 +104,11 @@ class LogisticHead:
                 rate = min(max(positives, 1e-4), 1 - 1e-4)
                 intercept[k] = np.log(rate / (1 - rate))
                 continue
-            model = _quiet(LogisticRegression(C=self.C, class_weight=self.class_weight,
-                                              max_iter=self.max_iter).fit)(Z, Y[:, k])
+            model = _quiet(
+                LogisticRegression(
+                    C=self.C, class_weight=self.class_weight, max_iter=self.max_iter
+                ).fit
+            )(Z, Y[:, k])
             coef[k], intercept[k] = model.coef_[0], model.intercept_[0]
         return coef, intercept
 

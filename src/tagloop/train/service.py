@@ -110,8 +110,9 @@ def train_classifier(
     fold_of = np.zeros(len(Y), dtype=np.int64)
     chosen: list[float] = []
     for f, (train_idx, test_idx) in enumerate(folds):
-        c = _select_c(features[train_idx], Y[train_idx], strata[train_idx], groups[train_idx],
-                      grid, spec)
+        c = _select_c(
+            features[train_idx], Y[train_idx], strata[train_idx], groups[train_idx], grid, spec
+        )
         chosen.append(c)
         head = _fit(features[train_idx], Y[train_idx], c, spec)
         oof[test_idx] = head.predict_proba(features[test_idx])
