@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import replace
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -66,6 +67,8 @@ class Project:
         _check_group_column(source, spec.group_by)
         items, unlabeled = _split_labeled(source)
         backbone = self._backbone(spec.backbone)
+        if spec.near_duplicate_cosine is None:
+            spec = replace(spec, near_duplicate_cosine=backbone.spec.copy_cosine)
         cache = self._cache()
         try:
             train_set = self._embed(items, backbone, cache, progress)

@@ -76,7 +76,7 @@ def test_model_json_describes_the_real_backbone(trained: tuple[Path, Path]) -> N
     meta = json.loads((trained[0] / "model.json").read_text())
     assert meta["backbone"]["name"] == "efficientnet-lite0"
     assert meta["backbone"]["feature_dim"] == 1280
-    assert meta["preprocessing"]["image_size"] == 224
+    assert meta["preprocessing"]["image_size"] == 256
     assert meta["export_check"]["max_abs_diff"] <= 1e-4
 
 

@@ -40,3 +40,13 @@ def test_folds_never_split_a_group_and_cover_every_image_once() -> None:
 def test_fewer_groups_than_folds_uses_fewer_folds() -> None:
     folds = make_folds(np.array([0, 1, 0, 1, 0, 1]), np.array([0, 0, 1, 1, 2, 2]), n_splits=5)
     assert len(folds) == 3
+
+
+def test_embedding_copies_are_linked_even_when_dhash_differs() -> None:
+    rng = np.random.default_rng(1)
+    features = rng.normal(size=(4, 64)) + 50  # far from the origin: raw cosine says "all alike"
+    features[3] = features[0] + rng.normal(scale=0.01, size=64)  # a copy
+    far_apart = [_hash(list(range(k, 256, 4))) for k in range(4)]  # dHash says: all different
+    groups = related_groups(far_apart, features=features, max_distance=10, min_cosine=0.95)
+    assert groups[0] == groups[3]
+    assert len(set(groups.tolist())) == 3

@@ -41,6 +41,7 @@ class TrainSpec:
     c_grid: tuple[float, ...] = C_GRID
     class_weight: str | None = "balanced"
     near_duplicate_bits: int = NEAR_DUPLICATE_BITS
+    near_duplicate_cosine: float | None = None  # None: no embedding-based linking
     random_state: int = 0
 
     def to_dict(self) -> dict[str, Any]:
@@ -94,7 +95,13 @@ def train_classifier(
     spec: TrainSpec,
     progress: ProgressCallback = no_progress,
 ) -> TrainedClassifier:
-    groups = related_groups(dhashes, group_values, max_distance=spec.near_duplicate_bits)
+    groups = related_groups(
+        dhashes,
+        group_values,
+        features=features,
+        max_distance=spec.near_duplicate_bits,
+        min_cosine=spec.near_duplicate_cosine,
+    )
     strata = _strata(Y)
     try:
         folds = make_folds(strata, groups, n_splits=spec.n_splits, random_state=spec.random_state)

@@ -1,7 +1,8 @@
 """Cross-validation folds that keep related images together.
 
-Images are related when they are exact or near duplicates (dHash within a few bits) or share
-a group value (same contributor, same camera). Related images always land in the same fold,
+Images are related when they are exact or near duplicates (dHash within a few bits, or
+backbone embeddings nearly parallel: flipped, cropped or recoloured copies that dHash misses) or
+share a group value (same contributor, same camera). Related images always land in the same fold,
 because leaked near-copies inflate accuracy.
 """
 
@@ -24,7 +25,9 @@ def related_groups(
     dhashes: Sequence[bytes],
     group_values: Sequence[str | None] | None = None,
     *,
+    features: np.ndarray | None = None,
     max_distance: int = NEAR_DUPLICATE_BITS,
+    min_cosine: float | None = None,
 ) -> np.ndarray:
     """Component id per image: images linked by near-duplication or a shared group value."""
     n = len(dhashes)
@@ -32,6 +35,8 @@ def related_groups(
     if n:
         hashes = np.frombuffer(b"".join(dhashes), dtype=np.uint8).reshape(n, -1)
         edges.append(close_hash_pairs(hashes, max_distance))
+    if features is not None and min_cosine is not None and n > 1:
+        edges.append(similar_pairs(features, min_cosine))
     if group_values is not None:
         first: dict[str, int] = {}
         links = []
@@ -44,6 +49,21 @@ def related_groups(
     graph = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(n, n))
     _, component = connected_components(graph, directed=False)
     return np.asarray(component)
+
+
+def similar_pairs(features: np.ndarray, min_cosine: float) -> np.ndarray:
+    """Index pairs ``(i, j)``, ``i < j``, with cosine >= ``min_cosine`` once the features are
+    centred on their mean (so the measure does not depend on where a backbone's features sit)."""
+    centred = features - features.mean(axis=0)
+    norms = np.linalg.norm(centred, axis=1, keepdims=True)
+    unit = (centred / np.maximum(norms, 1e-12)).astype(np.float32)
+    found = [np.empty((0, 2), dtype=np.int64)]
+    for start in range(0, len(unit), 1024):
+        rows, cols = np.nonzero(unit[start : start + 1024] @ unit.T >= min_cosine)
+        rows = rows + start
+        keep = rows < cols
+        found.append(np.stack([rows[keep], cols[keep]], axis=1).astype(np.int64))
+    return np.concatenate(found)
 
 
 def make_folds(
