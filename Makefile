@@ -35,7 +35,14 @@ format: install
 
 # Until the HTTP server lands, `make serve` installs everything and prints the CLI quick start.
 serve: install
-	@$(BIN)/tagloop quickstart
+	@echo "tagloop is installed in .venv. The HTTP server is not built yet; use the CLI:"
+	@echo ""
+	@echo "  source .venv/bin/activate"
+	@echo "  tagloop train photos/ --test held-out/     # photos/<label>/*.jpg -> ./tagloop-model"
+	@echo "  tagloop predict tagloop-model some.jpg --top 3"
+	@echo "  tagloop evaluate tagloop-model held-out/"
+	@echo ""
+	@$(BIN)/tagloop backbones
 
 bench: install
 	$(BIN)/python benchmarks/run.py

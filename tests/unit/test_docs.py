@@ -23,3 +23,10 @@ def test_readme_shows_only_commands_that_exist() -> None:
     makefile = (ROOT / "Makefile").read_text()
     for target in set(re.findall(r"^make (\w+)", shell, re.M)):
         assert re.search(rf"^{target}:", makefile, re.M), target
+
+
+def test_make_serve_prints_commands_that_exist() -> None:
+    out = subprocess.run(["make", "-s", "serve"], cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    shown = set(re.findall(r"^\s+tagloop (\w+)", out.stdout, re.M))
+    assert {"train", "predict", "evaluate"} <= shown <= set(cli.commands)  # type: ignore[attr-defined]
