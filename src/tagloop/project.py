@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -20,18 +19,14 @@ from tagloop.embed.backbones import OnnxBackbone, create_backbone
 from tagloop.embed.preprocess import decode_for_model
 from tagloop.embed.service import EmbeddedSet, embed_items
 from tagloop.errors import LabelSetMismatch, ManifestInvalid, NoReadableImages
-from tagloop.evaluate.metrics import build_report, choose_threshold
+from tagloop.evaluate.metrics import build_report
+from tagloop.evaluate.service import cross_validated_report, held_out_report
 from tagloop.export.package import package_classifier
 from tagloop.ingest.decode import read_image_bytes
 from tagloop.ingest.sources import Source, build_source
 from tagloop.serve.predictor import FilePrediction, OnnxPredictor
 from tagloop.store.cache import EmbeddingCache
-from tagloop.train.service import (
-    TrainSpec,
-    check_label_counts,
-    encode_labels,
-    train_classifier,
-)
+from tagloop.train.service import TrainedClassifier, TrainSpec, encode_labels, fit_on_embeddings
 from tagloop.types import (
     EvaluationResult,
     ImageItem,
@@ -74,74 +69,33 @@ class Project:
             train_set = self._embed(items, backbone, cache, progress)
             if not train_set.items:
                 raise NoReadableImages(f"no readable labeled images in {data}")
-            counts = Counter(label for item in train_set.items for label in item.labels)
-            check_label_counts(dict(counts), multilabel=spec.multilabel)
-            labels = sorted(counts)
-            Y = encode_labels([item.labels for item in train_set.items], labels)  # noqa: N806
-            groups = (
-                [item.metadata.get(spec.group_by) for item in train_set.items]
-                if spec.group_by
-                else None
-            )
-            classifier = train_classifier(
-                train_set.features,
-                Y,
-                labels,
-                dhashes=[i.dhash for i in train_set.infos],
-                group_values=groups,
-                spec=spec,
-                progress=progress,
-            )
-            threshold = choose_threshold(Y, classifier.oof_proba) if spec.multilabel else None
-            method = f"{classifier.details['n_folds']}-fold cross-validation, out-of-fold; " + (
-                f"grouped by {spec.group_by} and near-duplicates"
-                if spec.group_by
-                else "near-duplicates kept in one fold"
-            )
-            evaluation = build_report(
-                Y,
-                classifier.oof_proba,
-                labels,
-                multilabel=spec.multilabel,
-                threshold=threshold,
-                method=method,
-            )
+            classifier = fit_on_embeddings(train_set, spec, progress=progress)
+            evaluation = cross_validated_report(classifier)
             test_report = None
             test_skipped: list[SkippedImage] = []
             if test_source is not None:
-                test_items, test_unlabeled = _split_labeled(test_source)
+                test_items, test_skipped = _split_labeled(test_source)
                 test_set = self._embed(test_items, backbone, cache, progress)
-                known, unknown = _filter_known(test_set, labels)
-                test_skipped = [*test_unlabeled, *test_set.skipped, *unknown]
-                if not known:
-                    raise NoReadableImages(
-                        f"no readable test images with the training labels in {test}"
-                    )
-                Y_test = encode_labels([test_set.items[i].labels for i in known], labels)  # noqa: N806
-                test_report = build_report(
-                    Y_test,
-                    classifier.head.predict_proba(test_set.features[known]),
-                    labels,
-                    multilabel=spec.multilabel,
-                    threshold=threshold,
-                    method=f"held-out: {test}",
+                test_report, unknown = held_out_report(
+                    classifier, test_set, threshold=evaluation.threshold, name=str(test)
                 )
+                test_skipped += [*test_set.skipped, *unknown]
         finally:
             cache.close()
-        pixels, features = _parity_sample(train_set, Y, backbone, self.settings.max_image_pixels)
+        pixels, features = _parity_sample(train_set, classifier, backbone, self.settings)
         model_dir = package_classifier(
             classifier,
             backbone,
             out_dir=out_dir,
             evaluation=evaluation,
-            threshold=threshold,
+            threshold=evaluation.threshold,
             check_pixels=pixels,
             check_features=features,
             test=test_report,
-            training={"n_images": len(train_set.items), "label_counts": dict(counts)},
+            training={"n_images": len(train_set.items), "label_counts": classifier.label_counts},
         )
         return TrainResult(
-            labels=tuple(labels),
+            labels=classifier.labels,
             n_images=len(train_set.items),
             skipped=(*unlabeled, *train_set.skipped),
             backbone=spec.backbone,
@@ -149,7 +103,7 @@ class Project:
             evaluation=evaluation,
             test=test_report,
             model_dir=model_dir,
-            label_counts=dict(counts),
+            label_counts=classifier.label_counts,
             n_embedded=train_set.n_computed,
             test_skipped=tuple(test_skipped),
         )
@@ -267,35 +221,15 @@ def _check_group_column(source: Source, group_by: str | None) -> None:
         )
 
 
-def _filter_known(data: EmbeddedSet, labels: Sequence[str]) -> tuple[list[int], list[SkippedImage]]:
-    known, unknown = [], []
-    for i, item in enumerate(data.items):
-        if set(item.labels) <= set(labels):
-            known.append(i)
-        else:
-            unknown.append(
-                SkippedImage(
-                    item.display_path,
-                    f"label {', '.join(item.labels)} was not in the training data",
-                    code="label_unknown",
-                )
-            )
-    return known, unknown
-
-
 def _parity_sample(
-    data: EmbeddedSet,
-    Y: np.ndarray,
-    backbone: OnnxBackbone,
-    max_pixels: int,  # noqa: N803
+    data: EmbeddedSet, classifier: TrainedClassifier, backbone: OnnxBackbone, settings: Settings
 ) -> tuple[np.ndarray, np.ndarray]:
     """Up to N_PARITY_IMAGES training images, spread over labels: pixels and cached features."""
-    order = np.argsort(Y.argmax(axis=1), kind="stable")
+    order = np.argsort(classifier.Y.argmax(axis=1), kind="stable")
     picks = order[np.linspace(0, len(order) - 1, min(N_PARITY_IMAGES, len(order))).astype(int)]
+    cfg, limit = backbone.spec.preprocess, settings.max_image_pixels
     pixels = [
-        decode_for_model(
-            read_image_bytes(data.items[i].path), backbone.spec.preprocess, max_pixels=max_pixels
-        )[0]
+        decode_for_model(read_image_bytes(data.items[i].path), cfg, max_pixels=limit)[0]
         for i in picks
     ]
     return np.stack(pixels), data.features[picks]

@@ -11,12 +11,14 @@ them (about 10x slower).
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 
+from tagloop.embed.service import EmbeddedSet
 from tagloop.errors import TooFewImages, TooFewLabels
 from tagloop.train.heads import LogisticHead, create_head
 from tagloop.train.splits import NEAR_DUPLICATE_BITS, make_folds, related_groups
@@ -53,10 +55,34 @@ class TrainedClassifier:
     labels: tuple[str, ...]
     head: LogisticHead
     spec: TrainSpec
+    Y: np.ndarray  # noqa: N815 (true labels, one 0/1 row per training image)
     oof_proba: np.ndarray  # out-of-fold probabilities, one row per training image
     folds: np.ndarray  # fold index per training image
     C: float  # noqa: N815
     details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def label_counts(self) -> dict[str, int]:
+        return {label: int(n) for label, n in zip(self.labels, self.Y.sum(axis=0), strict=True)}
+
+
+def fit_on_embeddings(
+    data: EmbeddedSet, spec: TrainSpec, *, progress: ProgressCallback = no_progress
+) -> TrainedClassifier:
+    """Check the labels of an embedded set, then cross-validate and fit a head on it."""
+    counts = Counter(label for item in data.items for label in item.labels)
+    check_label_counts(dict(counts), multilabel=spec.multilabel)
+    labels = sorted(counts)
+    groups = [item.metadata.get(spec.group_by) for item in data.items] if spec.group_by else None
+    return train_classifier(
+        data.features,
+        encode_labels([item.labels for item in data.items], labels),
+        labels,
+        dhashes=[info.dhash for info in data.infos],
+        group_values=groups,
+        spec=spec,
+        progress=progress,
+    )
 
 
 def encode_labels(label_sets: Sequence[Sequence[str]], labels: Sequence[str]) -> np.ndarray:
@@ -134,6 +160,7 @@ def train_classifier(
         labels=tuple(labels),
         head=head,
         spec=spec,
+        Y=Y,
         oof_proba=oof,
         folds=fold_of,
         C=final_c,

@@ -1,0 +1,57 @@
+"""Reports on a trained classifier: the cross-validated estimate and a held-out test set."""
+
+from __future__ import annotations
+
+from tagloop.embed.service import EmbeddedSet
+from tagloop.errors import NoReadableImages
+from tagloop.evaluate.metrics import build_report, choose_threshold
+from tagloop.train.service import TrainedClassifier, encode_labels
+from tagloop.types import EvalReport, SkippedImage
+
+
+def cross_validated_report(classifier: TrainedClassifier) -> EvalReport:
+    """The out-of-fold report; for multilabel, at the threshold with the best macro F1."""
+    spec = classifier.spec
+    threshold = choose_threshold(classifier.Y, classifier.oof_proba) if spec.multilabel else None
+    kept_together = (
+        f"grouped by {spec.group_by} and near-duplicates"
+        if spec.group_by
+        else "near-duplicates kept in one fold"
+    )
+    return build_report(
+        classifier.Y,
+        classifier.oof_proba,
+        classifier.labels,
+        multilabel=spec.multilabel,
+        threshold=threshold,
+        method=f"{classifier.details['n_folds']}-fold cross-validation, out-of-fold; "
+        + kept_together,
+    )
+
+
+def held_out_report(
+    classifier: TrainedClassifier, data: EmbeddedSet, *, threshold: float | None, name: str
+) -> tuple[EvalReport, list[SkippedImage]]:
+    """Score the classifier on embedded test images; images with unknown labels are skipped."""
+    labels = set(classifier.labels)
+    known = [i for i, item in enumerate(data.items) if set(item.labels) <= labels]
+    unknown = [
+        SkippedImage(
+            item.display_path,
+            f"label {', '.join(item.labels)} was not in the training data",
+            code="label_unknown",
+        )
+        for item in data.items
+        if not set(item.labels) <= labels
+    ]
+    if not known:
+        raise NoReadableImages(f"no readable test images with the training labels in {name}")
+    report = build_report(
+        encode_labels([data.items[i].labels for i in known], classifier.labels),
+        classifier.head.predict_proba(data.features[known]),
+        classifier.labels,
+        multilabel=classifier.spec.multilabel,
+        threshold=threshold,
+        method=f"held-out: {name}",
+    )
+    return report, unknown
