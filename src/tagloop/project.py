@@ -20,7 +20,11 @@ from tagloop.embed.preprocess import decode_for_model
 from tagloop.embed.service import EmbeddedSet, embed_items
 from tagloop.errors import LabelSetMismatch, ManifestInvalid, NoReadableImages
 from tagloop.evaluate.metrics import build_report
-from tagloop.evaluate.service import cross_validated_report, held_out_report
+from tagloop.evaluate.service import (
+    cross_validated_report,
+    held_out_report,
+    split_known_labels,
+)
 from tagloop.export.package import package_classifier
 from tagloop.ingest.decode import read_image_bytes
 from tagloop.ingest.sources import Source, build_source
@@ -88,11 +92,9 @@ class Project:
             backbone,
             out_dir=out_dir,
             evaluation=evaluation,
-            threshold=evaluation.threshold,
             check_pixels=pixels,
             check_features=features,
             test=test_report,
-            training={"n_images": len(train_set.items), "label_counts": classifier.label_counts},
         )
         return TrainResult(
             labels=classifier.labels,
@@ -115,16 +117,9 @@ class Project:
         predictor = self.load_predictor(model_dir)
         items, skipped = _split_labeled(build_source(data))
         labels = list(predictor.labels)
-        known = [i for i in items if set(i.labels) <= set(labels)]
-        skipped += [
-            SkippedImage(
-                i.display_path,
-                f"label {', '.join(i.labels)} is not one of the model's labels",
-                code="label_unknown",
-            )
-            for i in items
-            if not set(i.labels) <= set(labels)
-        ]
+        known_idx, unknown = split_known_labels(items, labels, whose="the model's")
+        known = [items[i] for i in known_idx]
+        skipped += unknown
         if items and not known:
             raise LabelSetMismatch(
                 f"none of the labels in {data} are the model's labels ({', '.join(labels)})"

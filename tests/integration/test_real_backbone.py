@@ -25,6 +25,13 @@ ROOT = Path(__file__).resolve().parents[2]
 REAL_LABELS = ("blazer", "body", "hoodie")
 
 
+def _tagloop(cache: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run the CLI in a fresh process with the session's cache."""
+    env = {**os.environ, "TAGLOOP_CACHE_DIR": str(cache)}
+    command = [sys.executable, "-m", "tagloop.shells.cli_main", *args]
+    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+
+
 def _real_or_generated(target: Path) -> Path:
     images = SAMPLE_DATA / "images"
     if not images.is_dir():
@@ -90,23 +97,8 @@ def test_readme_snippet_reproduces_tagloop_predict(
     script = tmp_path / "snippet.py"
     script.write_text(snippet.group(1))
     photos = sorted(test_dir.rglob("*.jpg"))[:3]
-    env = {**os.environ, "TAGLOOP_CACHE_DIR": str(shared_cache)}
-    cli = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "tagloop.shells.cli_main",
-            "predict",
-            str(model),
-            *map(str, photos),
-            "--json",
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=True,
-        timeout=300,
-    )
+    cli = _tagloop(shared_cache, "predict", str(model), *map(str, photos), "--json")
+    assert cli.returncode == 0, cli.stderr
     expected = {
         r["path"]: {p["label"]: p["probability"] for p in r["predictions"]}
         for r in json.loads(cli.stdout)
@@ -132,23 +124,7 @@ def test_cli_train_on_real_photos_prints_json_and_reuses_the_cache(
     trained: tuple[Path, Path], shared_cache: Path, tmp_path: Path
 ) -> None:
     _, test_dir = trained
-    env = {**os.environ, "TAGLOOP_CACHE_DIR": str(shared_cache)}
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "tagloop.shells.cli_main",
-            "train",
-            str(test_dir),
-            "--out",
-            str(tmp_path / "m"),
-            "--json",
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
+    proc = _tagloop(shared_cache, "train", str(test_dir), "--out", str(tmp_path / "m"), "--json")
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
     assert doc["n_embedded"] == 0  # these photos were embedded as the test set above

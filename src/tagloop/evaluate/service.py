@@ -2,11 +2,29 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from tagloop.embed.service import EmbeddedSet
 from tagloop.errors import NoReadableImages
 from tagloop.evaluate.metrics import build_report, choose_threshold
 from tagloop.train.service import TrainedClassifier, encode_labels
-from tagloop.types import EvalReport, SkippedImage
+from tagloop.types import EvalReport, ImageItem, SkippedImage
+
+
+def split_known_labels(
+    items: Sequence[ImageItem], labels: Sequence[str], *, whose: str
+) -> tuple[list[int], list[SkippedImage]]:
+    """Indices of items whose labels are all in ``labels``; the others skipped with a reason."""
+    allowed = set(labels)
+    known: list[int] = []
+    skipped: list[SkippedImage] = []
+    for i, item in enumerate(items):
+        if set(item.labels) <= allowed:
+            known.append(i)
+        else:
+            reason = f"label {', '.join(item.labels)} is not one of {whose} labels"
+            skipped.append(SkippedImage(item.display_path, reason, code="label_unknown"))
+    return known, skipped
 
 
 def cross_validated_report(classifier: TrainedClassifier) -> EvalReport:
@@ -33,17 +51,7 @@ def held_out_report(
     classifier: TrainedClassifier, data: EmbeddedSet, *, threshold: float | None, name: str
 ) -> tuple[EvalReport, list[SkippedImage]]:
     """Score the classifier on embedded test images; images with unknown labels are skipped."""
-    labels = set(classifier.labels)
-    known = [i for i, item in enumerate(data.items) if set(item.labels) <= labels]
-    unknown = [
-        SkippedImage(
-            item.display_path,
-            f"label {', '.join(item.labels)} was not in the training data",
-            code="label_unknown",
-        )
-        for item in data.items
-        if not set(item.labels) <= labels
-    ]
+    known, unknown = split_known_labels(data.items, classifier.labels, whose="the training")
     if not known:
         raise NoReadableImages(f"no readable test images with the training labels in {name}")
     report = build_report(

@@ -28,10 +28,8 @@ def package_classifier(
     *,
     out_dir: Path,
     evaluation: EvalReport,
-    threshold: float | None,
     check_pixels: np.ndarray,
     check_features: np.ndarray,
-    training: dict[str, Any],
     test: EvalReport | None = None,
 ) -> Path:
     """Export backbone + head as one graph, refuse it unless it reproduces the trained model on
@@ -49,7 +47,7 @@ def package_classifier(
     meta: dict[str, Any] = {
         "labels": list(classifier.labels),
         "classification_type": "multilabel" if classifier.spec.multilabel else "multiclass",
-        "threshold": threshold,
+        "threshold": evaluation.threshold,
         "inputs": {"image": "uint8 RGB, shape (N, S, S, 3) after `preprocessing`"},
         "outputs": {
             "probabilities": "float32 (N, K), in the order of `labels`",
@@ -60,7 +58,12 @@ def package_classifier(
         "head": {"name": classifier.spec.head, "C": classifier.C},
         "metrics": evaluation.to_dict(),
         "test_metrics": test.to_dict() if test else None,
-        "training": {"spec": classifier.spec.to_dict(), **training, **classifier.details},
+        "training": {
+            "spec": classifier.spec.to_dict(),
+            "n_images": len(classifier.Y),
+            "label_counts": classifier.label_counts,
+            **classifier.details,
+        },
         "export_check": {"n_images": len(check_pixels), "max_abs_diff": diff},
         "versions": _versions(),
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
