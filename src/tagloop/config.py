@@ -17,6 +17,12 @@ from pydantic_settings import (
 from tagloop.errors import SettingsInvalid
 
 
+def default_data_dir() -> Path:
+    """``$XDG_DATA_HOME/tagloop`` (``~/.local/share/tagloop``): the service's database and blobs."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "tagloop"
+
+
 def default_cache_dir() -> Path:
     """``$XDG_CACHE_HOME/tagloop`` (``~/.cache/tagloop``): exported backbones and embeddings."""
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
@@ -43,6 +49,41 @@ class Settings(BaseSettings):
     )
     log_level: str = Field(default="WARNING", description="Log level of the shells.")
 
+    # The service (`tagloop serve`).
+    data_dir: Path = Field(
+        default_factory=default_data_dir,
+        description="The service's database (unless database_url is set), blobs and keys.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the metadata database; default SQLite in data_dir.",
+    )
+    training_key: str | None = Field(
+        default=None, description="Training key; generated and stored in data_dir when unset."
+    )
+    prediction_key: str | None = Field(
+        default=None, description="Prediction key; generated and stored in data_dir when unset."
+    )
+    max_training_image_bytes: int = Field(
+        default=6 * 1024 * 1024, gt=0, description="Largest training image upload, in bytes."
+    )
+    max_prediction_image_bytes: int = Field(
+        default=4 * 1024 * 1024, gt=0, description="Largest image sent for prediction, in bytes."
+    )
+    max_batch_images: int = Field(
+        default=64, gt=0, description="Most images in one upload or prediction-import batch."
+    )
+    min_image_side: int = Field(
+        default=16, ge=1, description="Images narrower or lower than this (pixels) are refused."
+    )
+    allow_private_urls: bool = Field(
+        default=False,
+        description="Let URL uploads and predictions fetch loopback, private and link-local hosts.",
+    )
+    url_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="Time limit for fetching an image URL."
+    )
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -58,6 +99,9 @@ class Settings(BaseSettings):
             env_settings,
             TomlConfigSettingsSource(settings_cls, toml_file=toml_file),
         )
+
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'tagloop.sqlite'}"
 
     def resolved_threads(self) -> int:
         return self.n_threads or (os.cpu_count() or 1)

@@ -71,3 +71,57 @@ class OutputNotWritable(TagloopError):
 
 class SettingsInvalid(TagloopError):
     code = "settings_invalid"
+
+
+class RequestInvalid(TagloopError):
+    """A request the service cannot act on: malformed body, missing or bad parameter."""
+
+    code = "request_invalid"
+
+
+class ImageTooLarge(TagloopError):
+    """An image over the byte limit of its endpoint."""
+
+    code = "image_too_large"
+
+
+class ImageUrlInvalid(TagloopError):
+    """A URL the service refuses or cannot fetch an image from."""
+
+    code = "image_url_invalid"
+
+
+class BatchTooLarge(TagloopError):
+    code = "batch_too_large"
+
+
+class NotFound(TagloopError):
+    """An id that does not exist, or that the caller's key may not see.
+
+    ``kind`` names what was looked up (``project``, ``tag``, ``image``, ``iteration``,
+    ``prediction``, ``publication``, ``domain``) so shells can map it to a precise code.
+    """
+
+    code = "not_found"
+
+    def __init__(self, kind: str, ident: str, message: str | None = None) -> None:
+        super().__init__(message or f"{kind.capitalize()} {ident} not found.")
+        self.kind = kind
+        self.ident = ident
+
+
+class Conflict(TagloopError):
+    """The request contradicts the current state: a name in use, a published iteration, ...
+
+    ``reason`` is a stable short name (``tag_name_taken``, ``iteration_published``, ...).
+    """
+
+    code = "conflict"
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class Unauthorized(TagloopError):
+    code = "unauthorized"
