@@ -1,0 +1,1 @@
+"""Keyword-only read/write functions over a session; they return records, never rows."""
