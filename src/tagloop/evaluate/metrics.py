@@ -92,3 +92,38 @@ def build_report(
 
 def _r(value: float) -> float:
     return round(float(value), 6)
+
+
+def threshold_performance(
+    Y: np.ndarray,  # noqa: N803
+    proba: np.ndarray,
+    *,
+    threshold: float,
+) -> tuple[dict[str, float], list[dict[str, float]]]:
+    """Custom Vision's iteration performance: a label is predicted when its probability is at
+    least ``threshold``. Returns the overall (micro) precision and recall with the mean average
+    precision, and the same per label (in column order). All in [0, 1], higher is better; a
+    label without images has average precision 0.
+    """
+    Y = np.asarray(Y, dtype=bool)
+    pred = np.asarray(proba) >= threshold
+    per_label = []
+    for j in range(Y.shape[1]):
+        tp = int((pred[:, j] & Y[:, j]).sum())
+        n_pred, n_true = int(pred[:, j].sum()), int(Y[:, j].sum())
+        ap = float(average_precision_score(Y[:, j], proba[:, j])) if n_true else 0.0
+        per_label.append(
+            {
+                "precision": _r(tp / n_pred if n_pred else 0.0),
+                "recall": _r(tp / n_true if n_true else 0.0),
+                "average_precision": _r(ap),
+            }
+        )
+    tp, n_pred, n_true = int((pred & Y).sum()), int(pred.sum()), int(Y.sum())
+    present = [p["average_precision"] for p, t in zip(per_label, Y.any(axis=0), strict=True) if t]
+    overall = {
+        "precision": _r(tp / n_pred if n_pred else 0.0),
+        "recall": _r(tp / n_true if n_true else 0.0),
+        "average_precision": _r(float(np.mean(present)) if present else 0.0),
+    }
+    return overall, per_label

@@ -46,6 +46,10 @@ class OnnxPredictor:
 
     def load(self) -> OnnxPredictor:
         onnx_path, meta = read_package(self.model_dir)
+        return self.load_parts(onnx_path, meta)
+
+    def load_parts(self, onnx_path: Path, meta: dict[str, Any]) -> OnnxPredictor:
+        """Load an ONNX file and its model description kept apart (the service's blob store)."""
         try:
             self.meta = meta
             self.labels: tuple[str, ...] = tuple(meta["labels"])
@@ -63,6 +67,18 @@ class OnnxPredictor:
         """(N, S, S, 3) uint8 model inputs → (N, K) probabilities."""
         out = self.session.run(["probabilities"], {"image": np.ascontiguousarray(pixels)})
         return np.asarray(out[0])
+
+    def predict_with_features(self, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(N, S, S, 3) uint8 model inputs → (N, K) probabilities and (N, D) backbone features."""
+        proba, features = self.session.run(
+            ["probabilities", "features"], {"image": np.ascontiguousarray(pixels)}
+        )
+        return np.asarray(proba), np.asarray(features)
+
+    def decode(self, data: bytes) -> np.ndarray:
+        """Image bytes → model input, with the preprocessing of this model; raises ImageUnreadable."""
+        pixels, _ = decode_for_model(data, self.preprocess, max_pixels=self.max_pixels)
+        return pixels
 
     def proba_files(
         self,

@@ -237,3 +237,7 @@ def _records(session: Session, rows: list[ImageRow]) -> list[ImageRecord]:
         )
         for row in rows
     ]
+
+
+def used_shas(session: Session, *, shas: set[str]) -> set[str]:
+    return set(session.scalars(select(ImageRow.sha256).where(ImageRow.sha256.in_(shas))))

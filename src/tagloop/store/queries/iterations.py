@@ -110,6 +110,7 @@ def complete_iteration(
     iteration_id: str,
     model_sha: str,
     model_meta: Mapping[str, Any],
+    tags: Sequence[Mapping[str, Any]],
     training_seconds: float,
     proba: Mapping[str, Sequence[float]],
 ) -> None:
@@ -120,6 +121,7 @@ def complete_iteration(
     now = utcnow()
     row.status, row.error = "Completed", None
     row.model_sha, row.model_meta = model_sha, dict(model_meta)
+    row.tags = [dict(t) for t in tags]
     row.trained_at = row.last_modified = now
     row.training_seconds = training_seconds
     for snap in session.scalars(

@@ -1,0 +1,349 @@
+"""Prediction: classify with a published iteration, store what was asked, rank it for review."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+
+from tagloop.errors import ImageTooLarge, ImageUnreadable, RequestInvalid
+from tagloop.ingest.decode import open_image
+from tagloop.ingest.fetch import fetch_image_url
+from tagloop.review.select import rank_for_review, uncertainty
+from tagloop.store.queries import images as image_queries
+from tagloop.store.queries import iterations as iteration_queries
+from tagloop.store.queries import predictions as queries
+from tagloop.store.queries import projects as project_queries
+from tagloop.store.records import ImageQuery, ImageRecord, IterationRecord, PredictionRecord
+from tagloop.workspace.context import Access, Workspace
+from tagloop.workspace.projects import collect_blobs
+from tagloop.workspace.training import get_iteration, latest_completed
+
+logger = logging.getLogger(__name__)
+
+MAX_SCORED_UNTAGGED = 5000  # untagged images scored per suggestion query
+_SCORES: OrderedDict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = OrderedDict()
+_SCORES_LOCK = threading.Lock()
+_N_SCORES = 20_000
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What the prediction endpoint answers: one probability per tag, highest first."""
+
+    id: str
+    project_id: str
+    iteration_id: str
+    created: datetime
+    predictions: tuple[dict[str, Any], ...]  # {tag_id, tag_name, tag_type, probability}
+    stored: PredictionRecord | None = None
+
+
+def read_url(ws: Workspace, url: str) -> bytes:
+    return fetch_image_url(
+        url,
+        timeout=ws.settings.url_timeout_seconds,
+        max_bytes=ws.settings.max_prediction_image_bytes,
+        allow_private=ws.settings.allow_private_urls,
+    )
+
+
+def classify(
+    ws: Workspace,
+    access: Access,
+    project_id: str,
+    publish_name: str,
+    data: bytes,
+    *,
+    store: bool = True,
+    application: str | None = None,
+) -> Answer:
+    """Classify with the iteration published as ``publish_name``."""
+    access.check(project_id)
+    with ws.session() as session:
+        iteration = iteration_queries.find_published(
+            session, project_id=project_id, publish_name=publish_name
+        )
+    return _predict(ws, iteration, data, store=store, application=application)
+
+
+def quick_test(
+    ws: Workspace,
+    access: Access,
+    project_id: str,
+    data: bytes,
+    *,
+    iteration_id: str | None = None,
+    store: bool = True,
+) -> Answer:
+    """Classify with any trained iteration (the latest by default), published or not."""
+    if iteration_id:
+        iteration = get_iteration(ws, access, project_id, iteration_id)
+    else:
+        iteration = latest_completed(ws, access, project_id)
+    return _predict(ws, iteration, data, store=store, application=None)
+
+
+@dataclass(frozen=True)
+class PredictionQuery:
+    iteration_id: str | None = None
+    application: str | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+    tag_windows: tuple[tuple[str, float, float], ...] = ()  # (tag_id, min, max)
+    order_by: str = "Newest"  # Newest | Oldest | Suggested
+    skip: int = 0
+    max_count: int = 50
+
+
+def query_predictions(
+    ws: Workspace, access: Access, project_id: str, query: PredictionQuery
+) -> tuple[list[PredictionRecord], bool]:
+    """Stored predictions matching ``query``; returns (page, whether more follow)."""
+    access.check(project_id)
+    with ws.session() as session:
+        project_queries.get_project(session, project_id=project_id)
+        found = queries.list_predictions(
+            session,
+            project_id=project_id,
+            iteration_id=query.iteration_id,
+            application=query.application,
+            start=query.start,
+            end=query.end,
+            newest_first=query.order_by != "Oldest",
+        )
+    found = [p for p in found if _in_windows(p, query.tag_windows)]
+    if query.order_by == "Suggested":
+        found = [found[i] for i in _rank_predictions(ws, found)]
+    page = found[query.skip : query.skip + query.max_count]
+    return page, query.skip + query.max_count < len(found)
+
+
+def delete_predictions(
+    ws: Workspace, access: Access, project_id: str, prediction_ids: Sequence[str]
+) -> None:
+    access.check(project_id)
+    with ws.session() as session:
+        project_queries.get_project(session, project_id=project_id)
+        shas = queries.delete_predictions(
+            session, project_id=project_id, prediction_ids=prediction_ids
+        )
+    collect_blobs(ws, shas)
+
+
+def prediction_blob(ws: Workspace, access: Access, project_id: str, prediction_id: str) -> bytes:
+    access.check(project_id)
+    with ws.session() as session:
+        found = queries.get_predictions(
+            session, project_id=project_id, prediction_ids=[prediction_id]
+        )
+    if prediction_id not in found:
+        from tagloop.errors import NotFound
+
+        raise NotFound("prediction", prediction_id)
+    return ws.blobs.read(found[prediction_id].sha256)
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """An untagged image with the iteration's prediction and how uncertain it is."""
+
+    image: ImageRecord
+    predictions: tuple[dict[str, Any], ...]
+    uncertainty: float
+
+
+def suggest_images(
+    ws: Workspace,
+    access: Access,
+    project_id: str,
+    iteration_id: str,
+    *,
+    tag_ids: Sequence[str] = (),
+    threshold: float = 0.0,
+) -> list[Suggestion]:
+    """Untagged images ranked by how much a label would help (uncertain first, spread out).
+
+    With ``tag_ids``, only images whose probability for one of them is at least ``threshold``.
+    """
+    iteration = get_iteration(ws, access, project_id, iteration_id)
+    if not iteration.is_completed:
+        from tagloop.errors import Conflict
+
+        raise Conflict("iteration_not_trained", f"Iteration {iteration_id} is not trained.")
+    with ws.session() as session:
+        untagged = image_queries.list_images(
+            session,
+            project_id=project_id,
+            query=ImageQuery(tagging="Untagged", take=MAX_SCORED_UNTAGGED),
+        )
+    scored = _score_images(ws, iteration, untagged)
+    ids = [str(t["id"]) for t in iteration.tags]
+    keep = [
+        (img, proba, feats)
+        for img, (proba, feats) in zip(untagged, scored, strict=True)
+        if proba is not None
+        and (not tag_ids or any(proba[ids.index(t)] >= threshold for t in tag_ids if t in ids))
+    ]
+    if not keep:
+        return []
+    proba = np.stack([p for _, p, _ in keep if p is not None])
+    features = np.stack([f for _, _, f in keep if f is not None])
+    multilabel = iteration.classification_type == "Multilabel"
+    scores = uncertainty(proba, multilabel=multilabel)
+    order = rank_for_review(proba, features, multilabel=multilabel)
+    return [
+        Suggestion(
+            image=keep[i][0],
+            predictions=_results(iteration, proba[i]),
+            uncertainty=round(float(scores[i]), 6),
+        )
+        for i in order
+    ]
+
+
+def count_suggested(
+    ws: Workspace,
+    access: Access,
+    project_id: str,
+    iteration_id: str,
+    *,
+    tag_ids: Sequence[str],
+    threshold: float,
+) -> dict[str, int]:
+    """Per tag: untagged images whose probability for it is at least ``threshold``."""
+    iteration = get_iteration(ws, access, project_id, iteration_id)
+    suggestions = suggest_images(ws, access, project_id, iteration_id)
+    known = {str(t["id"]) for t in iteration.tags}
+    counts = {}
+    for tag_id in tag_ids or sorted(known):
+        counts[tag_id] = sum(
+            1
+            for s in suggestions
+            for p in s.predictions
+            if p["tag_id"] == tag_id and p["probability"] >= threshold
+        )
+    return counts
+
+
+def _predict(
+    ws: Workspace,
+    iteration: IterationRecord,
+    data: bytes,
+    *,
+    store: bool,
+    application: str | None,
+) -> Answer:
+    limit = ws.settings.max_prediction_image_bytes
+    if len(data) > limit:
+        raise ImageTooLarge(f"The image is {len(data):,} bytes; the limit is {limit:,} bytes.")
+    predictor = ws.predictor(iteration)
+    pixels = predictor.decode(data)  # raises ImageUnreadable
+    proba, features = predictor.predict_with_features(pixels[None])
+    results = _results(iteration, proba[0])
+    score = float(uncertainty(proba, multilabel=predictor.is_multilabel)[0])
+    if not store:
+        from tagloop.store.tables import new_id, utcnow
+
+        return Answer(new_id(), iteration.project_id, iteration.id, utcnow(), results)
+    info = open_image(data, max_pixels=ws.settings.max_image_pixels, draft_size=256)
+    sha = ws.blobs.put(data)
+    with ws.session() as session:
+        record = queries.add_prediction(
+            session,
+            project_id=iteration.project_id,
+            iteration_id=iteration.id,
+            domain_id=iteration.domain_id,
+            sha256=sha,
+            width=info.width,
+            height=info.height,
+            application=application,
+            results=results,
+            uncertainty=score,
+        )
+    _remember(iteration.id, sha, proba[0], features[0])
+    return Answer(record.id, record.project_id, iteration.id, record.created, results, record)
+
+
+def _results(iteration: IterationRecord, row: np.ndarray) -> tuple[dict[str, Any], ...]:
+    order = np.argsort(-row, kind="stable")
+    return tuple(
+        {
+            "tag_id": str(iteration.tags[j]["id"]),
+            "tag_name": str(iteration.tags[j]["name"]),
+            "tag_type": str(iteration.tags[j].get("type", "Regular")),
+            "probability": round(float(row[j]), 6),
+        }
+        for j in order
+    )
+
+
+def _in_windows(pred: PredictionRecord, windows: Sequence[tuple[str, float, float]]) -> bool:
+    probs = {r["tag_id"]: r["probability"] for r in pred.results}
+    return all(lo <= probs.get(tag_id, 0.0) <= hi for tag_id, lo, hi in windows)
+
+
+def _rank_predictions(ws: Workspace, preds: list[PredictionRecord]) -> list[int]:
+    """Stored predictions by review value; features come from the scores cache when present."""
+    if not preds:
+        return []
+    tag_order = sorted({r["tag_id"] for p in preds for r in p.results})
+    proba = np.array(
+        [
+            [{r["tag_id"]: r["probability"] for r in p.results}.get(t, 0.0) for t in tag_order]
+            for p in preds
+        ]
+    )
+    cached = [_SCORES.get((p.iteration_id, p.sha256)) for p in preds]
+    features = None
+    if all(c is not None for c in cached):
+        features = np.stack([c[1] for c in cached if c is not None])
+    multilabel = not np.allclose(proba.sum(axis=1), 1.0, atol=1e-3)
+    return [int(i) for i in rank_for_review(proba, features, multilabel=multilabel)]
+
+
+def _score_images(
+    ws: Workspace, iteration: IterationRecord, images: Sequence[ImageRecord]
+) -> list[tuple[np.ndarray | None, np.ndarray | None]]:
+    """(probabilities, features) per image with the iteration's model; cached per content."""
+    out: list[tuple[np.ndarray | None, np.ndarray | None]] = []
+    todo = [img for img in images if (iteration.id, img.sha256) not in _SCORES]
+    if todo:
+        predictor = ws.predictor(iteration)
+        batch = ws.settings.batch_size
+        for start in range(0, len(todo), batch):
+            chunk, pixels = [], []
+            for img in todo[start : start + batch]:
+                try:
+                    pixels.append(predictor.decode(ws.blobs.read(img.sha256)))
+                    chunk.append(img)
+                except (ImageUnreadable, OSError) as exc:
+                    logger.warning("cannot score image %s: %s", img.id, exc)
+            if pixels:
+                proba, feats = predictor.predict_with_features(np.stack(pixels))
+                for img, p, f in zip(chunk, proba, feats, strict=True):
+                    _remember(iteration.id, img.sha256, p, f)
+    for img in images:
+        hit = _SCORES.get((iteration.id, img.sha256))
+        out.append((None, None) if hit is None else hit)
+    return out
+
+
+def _remember(iteration_id: str, sha: str, proba: np.ndarray, features: np.ndarray) -> None:
+    with _SCORES_LOCK:
+        _SCORES[(iteration_id, sha)] = (np.asarray(proba), np.asarray(features))
+        while len(_SCORES) > _N_SCORES:
+            _SCORES.popitem(last=False)
+
+
+def check_query(max_count: int | None, skip: int) -> None:
+    if max_count is not None and not 0 <= max_count <= 256:
+        raise RequestInvalid("maxCount must be between 0 and 256.")
+    if skip < 0:
+        raise RequestInvalid("The continuation token is not valid.")

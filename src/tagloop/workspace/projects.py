@@ -1,0 +1,219 @@
+"""Projects and tags."""
+
+from __future__ import annotations
+
+import logging
+
+from tagloop.errors import Conflict, RequestInvalid, Unauthorized
+from tagloop.store.queries import images as image_queries
+from tagloop.store.queries import iterations as iteration_queries
+from tagloop.store.queries import predictions as prediction_queries
+from tagloop.store.queries import projects as queries
+from tagloop.store.records import ImageQuery, ProjectRecord, TagRecord
+from tagloop.workspace.context import Access, Workspace
+from tagloop.workspace.domains import GENERAL, domain_id_for, get_domain
+
+logger = logging.getLogger(__name__)
+
+CLASSIFICATION_TYPES = ("Multiclass", "Multilabel")
+TAG_TYPES = ("Regular", "Negative")
+MAX_NAME = 200
+
+
+def create_project(
+    ws: Workspace,
+    access: Access,
+    *,
+    name: str,
+    description: str = "",
+    classification_type: str = "Multiclass",
+    domain_id: str | None = None,
+    backbone: str | None = None,
+) -> ProjectRecord:
+    if access.project_id is not None:
+        raise Unauthorized("A project's own key cannot create projects; use the server key.")
+    name = _check_name(name, "project")
+    _check_choice(classification_type, CLASSIFICATION_TYPES, "classification type")
+    if backbone is not None:
+        domain_id = domain_id_for(backbone)
+    domain = get_domain(domain_id or GENERAL)
+    with ws.session() as session:
+        project = queries.create_project(
+            session,
+            name=name,
+            description=description or "",
+            classification_type=classification_type,
+            domain_id=domain.id,
+            backbone=domain.backbone,
+        )
+    logger.info("created project %s (%s)", project.id, project.name)
+    return project
+
+
+def list_projects(ws: Workspace, access: Access) -> list[ProjectRecord]:
+    with ws.session() as session:
+        ids = None if access.project_id is None else {access.project_id}
+        return queries.list_projects(session, project_ids=ids)
+
+
+def get_project(ws: Workspace, access: Access, project_id: str) -> ProjectRecord:
+    access.check(project_id)
+    with ws.session() as session:
+        return queries.get_project(session, project_id=project_id)
+
+
+def update_project(
+    ws: Workspace,
+    access: Access,
+    project_id: str,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    classification_type: str | None = None,
+    domain_id: str | None = None,
+) -> ProjectRecord:
+    access.check(project_id)
+    if name is not None:
+        name = _check_name(name, "project")
+    if classification_type is not None:
+        _check_choice(classification_type, CLASSIFICATION_TYPES, "classification type")
+    backbone = get_domain(domain_id).backbone if domain_id is not None else None
+    with ws.session() as session:
+        return queries.update_project(
+            session,
+            project_id=project_id,
+            name=name,
+            description=description,
+            classification_type=classification_type,
+            domain_id=domain_id,
+            backbone=backbone,
+        )
+
+
+def delete_project(ws: Workspace, access: Access, project_id: str) -> None:
+    """Delete the project, its images, iterations and stored predictions, then unused blobs."""
+    access.check(project_id)
+    with ws.session() as session:
+        iterations = iteration_queries.list_iterations(session, project_id=project_id)
+        images = image_queries.list_images(
+            session, project_id=project_id, query=ImageQuery(take=None)
+        )
+        preds = prediction_queries.list_predictions(session, project_id=project_id)
+        shas = {i.sha256 for i in images} | {p.sha256 for p in preds}
+        shas |= {it.model_sha for it in iterations if it.model_sha}
+        for it in iterations:
+            shas |= {s.sha256 for s in iteration_queries.snapshot(session, iteration_id=it.id)}
+        queries.delete_project(session, project_id=project_id)
+    for it in iterations:
+        ws.forget_predictor(it.id)
+    collect_blobs(ws, shas)
+    logger.info("deleted project %s", project_id)
+
+
+def collect_blobs(ws: Workspace, candidates: set[str]) -> None:
+    """Remove the blobs among ``candidates`` that no row refers to any more."""
+    if not candidates:
+        return
+    with ws.session() as session:
+        used = image_queries.used_shas(session, shas=candidates)
+        used |= iteration_queries.snapshot_shas(session, shas=candidates)
+        used |= prediction_queries.prediction_shas(session, shas=candidates)
+        used |= iteration_queries.model_shas(session) & candidates
+    ws.blobs.delete(candidates - used)
+
+
+def create_tag(
+    ws: Workspace,
+    access: Access,
+    project_id: str,
+    *,
+    name: str,
+    description: str = "",
+    type: str = "Regular",
+) -> TagRecord:
+    access.check(project_id)
+    name = _check_name(name, "tag")
+    _check_choice(type, TAG_TYPES, "tag type")
+    with ws.session() as session:
+        queries.get_project(session, project_id=project_id)
+        tags = queries.list_tags(session, project_id=project_id)
+        _check_tag_unique(tags, name, type, None)
+        tag = queries.create_tag(
+            session, project_id=project_id, name=name, description=description or "", type=type
+        )
+        queries.touch_project(session, project_id=project_id)
+    return tag
+
+
+def list_tags(ws: Workspace, access: Access, project_id: str) -> list[TagRecord]:
+    access.check(project_id)
+    with ws.session() as session:
+        queries.get_project(session, project_id=project_id)
+        return queries.list_tags(session, project_id=project_id)
+
+
+def get_tag(ws: Workspace, access: Access, project_id: str, tag_id: str) -> TagRecord:
+    access.check(project_id)
+    with ws.session() as session:
+        queries.get_project(session, project_id=project_id)
+        return queries.get_tag(session, project_id=project_id, tag_id=tag_id)
+
+
+def update_tag(
+    ws: Workspace,
+    access: Access,
+    project_id: str,
+    tag_id: str,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    type: str | None = None,
+) -> TagRecord:
+    access.check(project_id)
+    if name is not None:
+        name = _check_name(name, "tag")
+    if type is not None:
+        _check_choice(type, TAG_TYPES, "tag type")
+    with ws.session() as session:
+        queries.get_project(session, project_id=project_id)
+        current = queries.get_tag(session, project_id=project_id, tag_id=tag_id)
+        tags = queries.list_tags(session, project_id=project_id)
+        _check_tag_unique(tags, name or current.name, type or current.type, tag_id)
+        return queries.update_tag(
+            session,
+            project_id=project_id,
+            tag_id=tag_id,
+            name=name,
+            description=description,
+            type=type,
+        )
+
+
+def delete_tag(ws: Workspace, access: Access, project_id: str, tag_id: str) -> None:
+    access.check(project_id)
+    with ws.session() as session:
+        queries.get_project(session, project_id=project_id)
+        queries.delete_tag(session, project_id=project_id, tag_id=tag_id)
+        queries.touch_project(session, project_id=project_id)
+
+
+def _check_tag_unique(tags: list[TagRecord], name: str, type: str, tag_id: str | None) -> None:
+    others = [t for t in tags if t.id != tag_id]
+    if any(t.name.casefold() == name.casefold() for t in others):
+        raise Conflict("tag_name_taken", f"The project already has a tag named {name!r}.")
+    if type == "Negative" and any(t.type == "Negative" for t in others):
+        raise Conflict("multiple_negative_tags", "A project has at most one Negative tag.")
+
+
+def _check_name(name: str | None, what: str) -> str:
+    name = (name or "").strip()
+    if not name:
+        raise RequestInvalid(f"The {what} name is missing; give a non-empty name.")
+    if len(name) > MAX_NAME:
+        raise RequestInvalid(f"The {what} name is longer than {MAX_NAME} characters.")
+    return name
+
+
+def _check_choice(value: str, choices: tuple[str, ...], what: str) -> None:
+    if value not in choices:
+        raise RequestInvalid(f"Unknown {what} {value!r}; use one of {', '.join(choices)}.")

@@ -1,0 +1,484 @@
+"""Iterations: start training (a durable job), run it, read performance, publish."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import shutil
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tagloop.errors import Conflict, NotFound, RequestInvalid, TagloopError
+from tagloop.evaluate.metrics import threshold_performance
+from tagloop.pipeline import train_and_package
+from tagloop.store.packages import META_FILE, MODEL_FILE
+from tagloop.store.queries import images as image_queries
+from tagloop.store.queries import iterations as queries
+from tagloop.store.queries import projects as project_queries
+from tagloop.store.records import IterationRecord, JobRecord, SnapshotImage
+from tagloop.train.service import TrainSpec
+from tagloop.types import ImageItem
+from tagloop.workspace.context import Access, Workspace
+from tagloop.workspace.projects import collect_blobs
+
+logger = logging.getLogger(__name__)
+
+MIN_IMAGES_PER_TAG = 5
+MAX_ATTEMPTS = 2  # a job interrupted twice (the server died both times) is failed, not retried
+GROUP_KEY = "group"  # image metadata key that keeps related images in one cross-validation fold
+
+
+def start_training(
+    ws: Workspace,
+    access: Access,
+    project_id: str,
+    *,
+    force: bool = False,
+    selected_tag_ids: Sequence[str] | None = None,
+) -> IterationRecord:
+    """Validate the workspace, snapshot it into a new ``Training`` iteration, queue the job."""
+    access.check(project_id)
+    with ws.session() as session:
+        project = project_queries.get_project(session, project_id=project_id)
+        if queries.active_job(session, project_id=project_id) is not None:
+            raise Conflict("training_in_progress", "This project is already training; wait for it.")
+        tags = project_queries.list_tags(session, project_id=project_id)
+        if selected_tag_ids:
+            unknown = set(selected_tag_ids) - {t.id for t in tags}
+            if unknown:
+                raise NotFound("tag", sorted(unknown)[0])
+            tags = [t for t in tags if t.id in set(selected_tag_ids) or t.type == "Negative"]
+        tag_ids = {t.id for t in tags}
+        images = [
+            SnapshotImage(
+                image_id=img.id,
+                sha256=img.sha256,
+                width=img.width,
+                height=img.height,
+                created=img.created,
+                tag_ids=tuple(sorted(t.tag_id for t in img.tags if t.tag_id in tag_ids)),
+                proba=None,
+            )
+            for img in image_queries.training_images(session, project_id=project_id)
+        ]
+        images = [img for img in images if img.tag_ids]
+        counts = Counter(t for img in images for t in img.tag_ids)
+        used = [t for t in tags if counts[t.id]]
+        _check_trainable(used, counts)
+        fingerprint = _fingerprint(project.backbone, project.classification_type, images)
+        done = [
+            it for it in queries.list_iterations(session, project_id=project_id) if it.is_completed
+        ]
+        if done and done[-1].fingerprint == fingerprint and not force:
+            raise Conflict(
+                "training_not_needed",
+                "Nothing changed since the last training; add or re-tag images, or force it.",
+            )
+        iteration = queries.create_iteration(
+            session,
+            project_id=project_id,
+            classification_type=project.classification_type,
+            domain_id=project.domain_id,
+            backbone=project.backbone,
+            fingerprint=fingerprint,
+            tags=[{"id": t.id, "name": t.name, "type": t.type} for t in used],
+            images=images,
+        )
+        queries.enqueue_job(session, kind="train", project_id=project_id, iteration_id=iteration.id)
+    ws.jobs_changed.set()
+    logger.info(
+        "project %s: queued training of %s (%d images)", project_id, iteration.id, len(images)
+    )
+    return iteration
+
+
+def list_iterations(ws: Workspace, access: Access, project_id: str) -> list[IterationRecord]:
+    access.check(project_id)
+    with ws.session() as session:
+        project_queries.get_project(session, project_id=project_id)
+        return queries.list_iterations(session, project_id=project_id)
+
+
+def get_iteration(
+    ws: Workspace, access: Access, project_id: str, iteration_id: str
+) -> IterationRecord:
+    access.check(project_id)
+    with ws.session() as session:
+        project_queries.get_project(session, project_id=project_id)
+        return queries.get_iteration(session, project_id=project_id, iteration_id=iteration_id)
+
+
+def training_progress(
+    ws: Workspace, access: Access, project_id: str, iteration_id: str
+) -> JobRecord | None:
+    get_iteration(ws, access, project_id, iteration_id)
+    with ws.session() as session:
+        return queries.job_for_iteration(session, iteration_id=iteration_id)
+
+
+def latest_completed(ws: Workspace, access: Access, project_id: str) -> IterationRecord:
+    done = [it for it in list_iterations(ws, access, project_id) if it.is_completed]
+    if not done:
+        raise NotFound(
+            "iteration", "(none)", "The project has no trained iteration yet; train first."
+        )
+    return done[-1]
+
+
+def rename_iteration(
+    ws: Workspace, access: Access, project_id: str, iteration_id: str, name: str
+) -> IterationRecord:
+    access.check(project_id)
+    name = (name or "").strip()
+    if not name:
+        raise RequestInvalid("The iteration name is missing.")
+    with ws.session() as session:
+        return queries.rename_iteration(
+            session, project_id=project_id, iteration_id=iteration_id, name=name
+        )
+
+
+def delete_iteration(ws: Workspace, access: Access, project_id: str, iteration_id: str) -> None:
+    access.check(project_id)
+    with ws.session() as session:
+        iteration = queries.get_iteration(session, project_id=project_id, iteration_id=iteration_id)
+        if iteration.publish_name:
+            raise Conflict("iteration_published", "Unpublish the iteration before deleting it.")
+        if iteration.status == "Training":
+            raise Conflict("iteration_training", "The iteration is still training; wait for it.")
+        shas = {s.sha256 for s in queries.snapshot(session, iteration_id=iteration_id)}
+        model = queries.delete_iteration(session, project_id=project_id, iteration_id=iteration_id)
+    ws.forget_predictor(iteration_id)
+    collect_blobs(ws, shas | ({model} if model else set()))
+
+
+def publish_iteration(
+    ws: Workspace,
+    access: Access,
+    project_id: str,
+    iteration_id: str,
+    *,
+    publish_name: str,
+    resource_id: str | None = None,
+    overwrite: bool = False,
+) -> IterationRecord:
+    access.check(project_id)
+    publish_name = (publish_name or "").strip()
+    if not publish_name or len(publish_name) > 200:
+        raise RequestInvalid("The publish name must be 1 to 200 characters.")
+    with ws.session() as session:
+        iteration = queries.get_iteration(session, project_id=project_id, iteration_id=iteration_id)
+        if not iteration.is_completed:
+            raise Conflict(
+                "iteration_not_trained",
+                f"Iteration {iteration_id} is not trained ({iteration.status}).",
+            )
+        try:
+            holder = queries.find_published(
+                session, project_id=project_id, publish_name=publish_name
+            )
+        except NotFound:
+            holder = None
+        if holder is not None and holder.id != iteration_id:
+            if not overwrite:
+                raise Conflict(
+                    "publish_name_taken",
+                    f"{publish_name!r} is published from {holder.name}; pass overwrite to move it.",
+                )
+            queries.set_publication(
+                session,
+                project_id=project_id,
+                iteration_id=holder.id,
+                publish_name=None,
+                resource_id=None,
+            )
+            session.flush()
+        return queries.set_publication(
+            session,
+            project_id=project_id,
+            iteration_id=iteration_id,
+            publish_name=publish_name,
+            resource_id=resource_id,
+        )
+
+
+def unpublish_iteration(ws: Workspace, access: Access, project_id: str, iteration_id: str) -> None:
+    access.check(project_id)
+    with ws.session() as session:
+        iteration = queries.get_iteration(session, project_id=project_id, iteration_id=iteration_id)
+        if not iteration.publish_name:
+            raise Conflict("iteration_not_published", f"Iteration {iteration_id} is not published.")
+        queries.set_publication(
+            session,
+            project_id=project_id,
+            iteration_id=iteration_id,
+            publish_name=None,
+            resource_id=None,
+        )
+
+
+@dataclass(frozen=True)
+class ImageResult:
+    """A training image's cross-validated (out-of-fold) prediction."""
+
+    image: SnapshotImage
+    true_tag_ids: tuple[str, ...]
+    predictions: tuple[tuple[str, float], ...]  # (tag_id, probability), highest first
+    predicted_tag_ids: tuple[str, ...]
+
+    @property
+    def is_correct(self) -> bool:
+        return set(self.true_tag_ids) == set(self.predicted_tag_ids)
+
+
+@dataclass(frozen=True)
+class Performance:
+    threshold: float
+    overall: dict[str, float]
+    per_tag: list[tuple[Mapping[str, Any], dict[str, float]]]  # (tag {id,name,type}, metrics)
+    report: dict[str, Any] | None  # the core's cross-validated report (model.json "metrics")
+
+
+def iteration_performance(
+    ws: Workspace, access: Access, project_id: str, iteration_id: str, *, threshold: float = 0.5
+) -> Performance:
+    if not 0.0 <= threshold <= 1.0:
+        raise RequestInvalid("threshold must be between 0 and 1.")
+    iteration, Y, proba, _ = _oof(ws, access, project_id, iteration_id)  # noqa: N806
+    overall, per_tag = threshold_performance(Y, proba, threshold=threshold)
+    report = (iteration.model_meta or {}).get("metrics")
+    return Performance(threshold, overall, list(zip(iteration.tags, per_tag, strict=True)), report)
+
+
+def image_results(
+    ws: Workspace,
+    access: Access,
+    project_id: str,
+    iteration_id: str,
+    *,
+    tag_ids: Sequence[str] = (),
+    only_wrong: bool = False,
+) -> list[ImageResult]:
+    """Each training image of the iteration with its out-of-fold prediction, oldest first."""
+    iteration, _, proba, snaps = _oof(ws, access, project_id, iteration_id)
+    ids = [str(t["id"]) for t in iteration.tags]
+    multilabel = iteration.classification_type == "Multilabel"
+    threshold = float((iteration.model_meta or {}).get("threshold") or 0.5)
+    out = []
+    for snap, row in zip(snaps, proba, strict=True):
+        if tag_ids and not set(tag_ids) & set(snap.tag_ids):
+            continue
+        order = np.argsort(-row, kind="stable")
+        predicted = (
+            tuple(ids[j] for j in order if row[j] >= threshold) if multilabel else (ids[order[0]],)
+        )
+        result = ImageResult(
+            image=snap,
+            true_tag_ids=tuple(t for t in snap.tag_ids if t in ids),
+            predictions=tuple((ids[j], round(float(row[j]), 6)) for j in order),
+            predicted_tag_ids=predicted,
+        )
+        if not (only_wrong and result.is_correct):
+            out.append(result)
+    return out
+
+
+def model_files(
+    ws: Workspace, access: Access, project_id: str, iteration_id: str
+) -> tuple[Path, dict[str, Any]]:
+    """The ONNX file and model description of a completed iteration (the export package)."""
+    iteration = get_iteration(ws, access, project_id, iteration_id)
+    if not iteration.is_completed or iteration.model_sha is None or iteration.model_meta is None:
+        raise Conflict("iteration_not_trained", f"Iteration {iteration_id} is not trained.")
+    return ws.blobs.path(iteration.model_sha), dict(iteration.model_meta)
+
+
+def _oof(
+    ws: Workspace, access: Access, project_id: str, iteration_id: str
+) -> tuple[IterationRecord, np.ndarray, np.ndarray, list[SnapshotImage]]:
+    iteration = get_iteration(ws, access, project_id, iteration_id)
+    if not iteration.is_completed:
+        raise Conflict(
+            "iteration_not_trained",
+            f"Iteration {iteration_id} is not trained ({iteration.status}).",
+        )
+    with ws.session() as session:
+        snaps = [
+            s for s in queries.snapshot(session, iteration_id=iteration_id) if s.proba is not None
+        ]
+    ids = [str(t["id"]) for t in iteration.tags]
+    Y = np.array([[t in s.tag_ids for t in ids] for s in snaps], dtype=bool).reshape(-1, len(ids))  # noqa: N806
+    proba = np.array([s.proba for s in snaps], dtype=np.float64).reshape(-1, len(ids))
+    return iteration, Y, proba, snaps
+
+
+def _check_trainable(tags: list[Any], counts: Counter[str]) -> None:
+    regular = [t for t in tags if t.type != "Negative"]
+    few = [t.name for t in tags if counts[t.id] < MIN_IMAGES_PER_TAG]
+    if len(regular) < 2 or few:
+        detail = f"; too few images: {', '.join(few)}" if few else ""
+        raise RequestInvalid(
+            f"Training needs at least 2 tags with at least {MIN_IMAGES_PER_TAG} images each "
+            f"(this project has {len(regular)} tags with images{detail}). Tag more images."
+        )
+
+
+def _fingerprint(backbone: str, classification_type: str, images: Sequence[SnapshotImage]) -> str:
+    digest = hashlib.sha256(f"{backbone}|{classification_type}".encode())
+    for img in sorted(images, key=lambda i: i.sha256):
+        digest.update(f"|{img.sha256}:{','.join(img.tag_ids)}".encode())
+    return digest.hexdigest()
+
+
+# The worker --------------------------------------------------------------------------------------
+
+
+def recover_jobs(ws: Workspace) -> None:
+    """At start: a job a stopped server left running is queued again, or failed after retries."""
+    with ws.session() as session:
+        for job in queries.interrupted_jobs(session):
+            if job.attempts < MAX_ATTEMPTS:
+                logger.warning("training job %s was interrupted; running it again", job.id)
+                queries.requeue_job(session, job_id=job.id)
+            else:
+                reason = "The server stopped during training twice; train again."
+                queries.finish_job(session, job_id=job.id, error=reason)
+                if job.iteration_id:
+                    queries.fail_iteration(session, iteration_id=job.iteration_id, error=reason)
+    ws.jobs_changed.set()
+
+
+def run_next_job(ws: Workspace) -> bool:
+    """Run one queued job, if any; returns whether one ran."""
+    with ws.session() as session:
+        job = queries.claim_job(session)
+    if job is None:
+        return False
+    started = time.perf_counter()
+    error: str | None = None
+    try:
+        _train(ws, job, started)
+    except TagloopError as exc:
+        error = exc.message
+    except Exception as exc:  # a bug: keep the server alive, fail the iteration, log once
+        logger.exception("training job %s crashed", job.id)
+        error = f"internal error ({type(exc).__name__}: {exc}); see the server log"
+    if error is not None:
+        logger.warning("training job %s failed: %s", job.id, error)
+        with ws.session() as session:
+            queries.finish_job(session, job_id=job.id, error=error)
+            if job.iteration_id:
+                queries.fail_iteration(session, iteration_id=job.iteration_id, error=error)
+    return True
+
+
+class Worker:
+    """Runs queued jobs in a background thread of the server process."""
+
+    def __init__(self, ws: Workspace, poll_seconds: float = 2.0) -> None:
+        self.ws = ws
+        self.poll_seconds = poll_seconds
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="tagloop-worker", daemon=True)
+
+    def start(self) -> None:
+        recover_jobs(self.ws)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        self.ws.jobs_changed.set()
+        self._thread.join(timeout)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self.ws.jobs_changed.clear()
+            try:
+                ran = run_next_job(self.ws)
+            except Exception:  # the database went away, ...: log, wait, try again
+                logger.exception("the job worker failed")
+                ran = False
+            if not ran:
+                self.ws.jobs_changed.wait(self.poll_seconds)
+
+
+def _train(ws: Workspace, job: JobRecord, started: float) -> None:
+    assert job.iteration_id is not None  # noqa: S101 - train jobs always carry one
+    with ws.session() as session:
+        iteration = queries.get_iteration(
+            session, project_id=job.project_id, iteration_id=job.iteration_id
+        )
+        snaps = queries.snapshot(session, iteration_id=iteration.id)
+        metadata = {
+            img.id: img.metadata
+            for img in image_queries.get_images(
+                session,
+                project_id=job.project_id,
+                image_ids=[s.image_id for s in snaps],
+                strict=False,
+            )
+        }
+    names = {str(t["id"]): str(t["name"]) for t in iteration.tags}
+    items = [
+        ImageItem(
+            path=ws.blobs.path(s.sha256),
+            display_path=s.image_id,
+            labels=tuple(names[t] for t in s.tag_ids if t in names),
+            metadata=dict(metadata.get(s.image_id, {})),
+        )
+        for s in snaps
+    ]
+    grouped = any(GROUP_KEY in item.metadata for item in items)
+    spec = TrainSpec(
+        backbone=iteration.backbone,
+        multilabel=iteration.classification_type == "Multilabel",
+        group_by=GROUP_KEY if grouped else None,
+    )
+    last_report = [0.0]
+
+    def progress(stage: str, done: int, total: int) -> None:
+        now = time.perf_counter()
+        if now - last_report[0] < 0.5 and done < total:
+            return
+        last_report[0] = now
+        with ws.session() as session:
+            queries.set_job_progress(
+                session, job_id=job.id, progress={"stage": stage, "done": done, "total": total}
+            )
+
+    tmp = Path(tempfile.mkdtemp(prefix="train-", dir=ws.settings.data_dir))
+    try:
+        run = train_and_package(
+            ws.settings, items, spec=spec, out_dir=tmp / "model", progress=progress
+        )
+        model_sha = ws.blobs.put((run.model_dir / MODEL_FILE).read_bytes())
+        meta = json.loads((run.model_dir / META_FILE).read_text())
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    by_name = {str(t["name"]): t for t in iteration.tags}
+    ordered_tags = [by_name[label] for label in run.classifier.labels]
+    proba = {
+        item.display_path: row.tolist()
+        for item, row in zip(run.train_set.items, run.classifier.oof_proba, strict=True)
+    }
+    with ws.session() as session:
+        queries.complete_iteration(
+            session,
+            iteration_id=iteration.id,
+            model_sha=model_sha,
+            model_meta=meta,
+            tags=ordered_tags,
+            training_seconds=time.perf_counter() - started,
+            proba=proba,
+        )
+        queries.finish_job(session, job_id=job.id)
+    logger.info("iteration %s trained in %.1f s", iteration.id, time.perf_counter() - started)
