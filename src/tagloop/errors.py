@@ -125,3 +125,9 @@ class Conflict(TagloopError):
 
 class Unauthorized(TagloopError):
     code = "unauthorized"
+
+
+class TrainingInvalid(RequestInvalid):
+    """The project's images and tags cannot be trained on yet (too few tags or images)."""
+
+    code = "training_invalid"

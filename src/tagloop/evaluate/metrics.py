@@ -120,7 +120,8 @@ def threshold_performance(
             }
         )
     tp, n_pred, n_true = int((pred & Y).sum()), int(pred.sum()), int(Y.sum())
-    present = [p["average_precision"] for p, t in zip(per_label, Y.any(axis=0), strict=True) if t]
+    has_images = [bool(Y[:, j].any()) for j in range(Y.shape[1])]
+    present = [p["average_precision"] for p, t in zip(per_label, has_images, strict=True) if t]
     overall = {
         "precision": _r(tp / n_pred if n_pred else 0.0),
         "recall": _r(tp / n_true if n_true else 0.0),

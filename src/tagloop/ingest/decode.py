@@ -133,3 +133,13 @@ def read_image_bytes(path: Path) -> bytes:
         raise ImageUnreadable("this is a folder, not a file") from None
     except OSError as exc:
         raise ImageUnreadable(f"the file cannot be read ({exc.strerror or exc})") from None
+
+
+def make_thumbnail(data: bytes, *, size: int, max_pixels: int) -> bytes:
+    """A JPEG no larger than ``size`` on its longer side, upright; raises ImageUnreadable."""
+    decoded = open_image(data, max_pixels=max_pixels, draft_size=size)
+    img = decoded.image.copy()
+    img.thumbnail((size, size), Image.Resampling.BILINEAR)
+    buffer = io.BytesIO()
+    img.save(buffer, "JPEG", quality=85)
+    return buffer.getvalue()

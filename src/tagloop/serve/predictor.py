@@ -76,7 +76,7 @@ class OnnxPredictor:
         return np.asarray(proba), np.asarray(features)
 
     def decode(self, data: bytes) -> np.ndarray:
-        """Image bytes → model input, with the preprocessing of this model; raises ImageUnreadable."""
+        """Image bytes → model input with this model's preprocessing; raises ImageUnreadable."""
         pixels, _ = decode_for_model(data, self.preprocess, max_pixels=self.max_pixels)
         return pixels
 

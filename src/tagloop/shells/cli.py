@@ -247,6 +247,49 @@ def backbones(as_json: bool) -> None:
         click.echo(f"{spec.name}{mark}: {spec.description}")
 
 
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Database, images, models and keys (default: TAGLOOP_DATA_DIR or ~/.local/share/tagloop).",
+)
+@click.pass_context
+def serve(ctx: click.Context, host: str, port: int, data_dir: Path | None) -> None:
+    """Run the HTTP service: native API (/api/v1, docs at /docs) and Custom Vision routes."""
+
+    def run() -> int:
+        import uvicorn
+
+        from tagloop.shells.api.app import create_app
+        from tagloop.workspace.context import load_server_keys
+
+        base = _project(ctx).settings
+        settings = load_settings(log_level=base.log_level, data_dir=data_dir)
+        settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        keys = load_server_keys(settings)
+        endpoint = f"http://{host}:{port}"
+        click.echo(f"tagloop {__version__} serving {settings.data_dir} at {endpoint}", err=True)
+        click.echo(f"  API docs: {endpoint}/docs   health: {endpoint}/health", err=True)
+        if keys.generated:
+            click.echo(
+                "  New keys (kept in the data dir, shown once):\n"
+                f"    Training-Key:   {keys.training}\n    Prediction-Key: {keys.prediction}",
+                err=True,
+            )
+        uvicorn.run(
+            create_app(settings),
+            host=host,
+            port=port,
+            log_level=settings.log_level.lower(),
+            timeout_graceful_shutdown=5,
+        )
+        return 0
+
+    _run(run)
+
+
 def _format_report(report: EvalReport, title: str) -> str:
     lines = [
         f"{title}: {report.n_images} images, accuracy {report.accuracy:.3f}, "

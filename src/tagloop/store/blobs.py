@@ -6,6 +6,7 @@ import hashlib
 import logging
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
@@ -37,6 +38,18 @@ class BlobStore:
             Path(staging).unlink(missing_ok=True)
             raise
         return sha
+
+    def derived(self, sha: str, kind: str, make: Callable[[bytes], bytes]) -> bytes:
+        """A file computed from a blob (a thumbnail), made once and kept beside the blobs."""
+        target = self.root.parent / "derived" / kind / sha[:2] / sha
+        if target.is_file():
+            return target.read_bytes()
+        data = make(self.read(sha))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = target.with_name(f".{sha}.{os.getpid()}.tmp")
+        staging.write_bytes(data)
+        os.replace(staging, target)
+        return data
 
     def read(self, sha: str) -> bytes:
         return self.path(sha).read_bytes()

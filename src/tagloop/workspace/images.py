@@ -12,11 +12,13 @@ from tagloop.errors import (
     ImageTooLarge,
     ImageUnreadable,
     ImageUrlInvalid,
+    NotFound,
     RequestInvalid,
 )
-from tagloop.ingest.decode import open_image, sha256_bytes
+from tagloop.ingest.decode import make_thumbnail, open_image, sha256_bytes
 from tagloop.ingest.fetch import fetch_image_url
 from tagloop.store.queries import images as queries
+from tagloop.store.queries import iterations as iteration_queries
 from tagloop.store.queries import predictions as prediction_queries
 from tagloop.store.queries import projects as project_queries
 from tagloop.store.records import (
@@ -168,14 +170,6 @@ def get_images(
     with ws.session() as session:
         project_queries.get_project(session, project_id=project_id)
         return queries.get_images(session, project_id=project_id, image_ids=image_ids, strict=False)
-
-
-def image_blob(ws: Workspace, access: Access, project_id: str, image_id: str) -> tuple[bytes, str]:
-    """The stored bytes of a training image and its format."""
-    access.check(project_id)
-    with ws.session() as session:
-        image = queries.get_images(session, project_id=project_id, image_ids=[image_id])[0]
-    return ws.blobs.read(image.sha256), image.format
 
 
 def delete_images(
@@ -376,3 +370,31 @@ def _check_negative_mix(tag_ids: set[str], tags: Mapping[str, TagRecord]) -> Non
     types = {tags[t].type for t in tag_ids if t in tags}
     if "Negative" in types and len(tag_ids) > 1:
         raise RequestInvalid("A Negative-tagged image cannot also carry other tags.")
+
+
+THUMBNAIL_SIZE = 256
+
+
+def thumbnail(ws: Workspace, sha: str) -> bytes:
+    """A small JPEG of a stored image (made once, then read from disk)."""
+    limit = ws.settings.max_image_pixels
+    return ws.blobs.derived(
+        sha,
+        f"thumb{THUMBNAIL_SIZE}",
+        lambda data: make_thumbnail(data, size=THUMBNAIL_SIZE, max_pixels=limit),
+    )
+
+
+def image_sha(ws: Workspace, access: Access, project_id: str, image_id: str) -> str:
+    """The content hash of a training image, or of an image an iteration trained on."""
+    access.check(project_id)
+    with ws.session() as session:
+        found = queries.get_images(
+            session, project_id=project_id, image_ids=[image_id], strict=False
+        )
+        if found:
+            return found[0].sha256
+        sha = iteration_queries.snapshot_sha(session, project_id=project_id, image_id=image_id)
+    if sha is None:
+        raise NotFound("image", image_id)
+    return sha

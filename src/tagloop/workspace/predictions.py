@@ -137,7 +137,7 @@ def delete_predictions(
     collect_blobs(ws, shas)
 
 
-def prediction_blob(ws: Workspace, access: Access, project_id: str, prediction_id: str) -> bytes:
+def prediction_sha(ws: Workspace, access: Access, project_id: str, prediction_id: str) -> str:
     access.check(project_id)
     with ws.session() as session:
         found = queries.get_predictions(
@@ -147,7 +147,7 @@ def prediction_blob(ws: Workspace, access: Access, project_id: str, prediction_i
         from tagloop.errors import NotFound
 
         raise NotFound("prediction", prediction_id)
-    return ws.blobs.read(found[prediction_id].sha256)
+    return found[prediction_id].sha256
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from tagloop.errors import Conflict, NotFound, RequestInvalid, TagloopError
+from tagloop.errors import Conflict, NotFound, RequestInvalid, TagloopError, TrainingInvalid
 from tagloop.evaluate.metrics import threshold_performance
 from tagloop.pipeline import train_and_package
 from tagloop.store.packages import META_FILE, MODEL_FILE
@@ -326,7 +326,7 @@ def _check_trainable(tags: list[Any], counts: Counter[str]) -> None:
     few = [t.name for t in tags if counts[t.id] < MIN_IMAGES_PER_TAG]
     if len(regular) < 2 or few:
         detail = f"; too few images: {', '.join(few)}" if few else ""
-        raise RequestInvalid(
+        raise TrainingInvalid(
             f"Training needs at least 2 tags with at least {MIN_IMAGES_PER_TAG} images each "
             f"(this project has {len(regular)} tags with images{detail}). Tag more images."
         )

@@ -294,3 +294,13 @@ def _job(row: JobRow) -> JobRecord:
         started=row.started,
         finished=row.finished,
     )
+
+
+def snapshot_sha(session: Session, *, project_id: str, image_id: str) -> str | None:
+    """The sha256 of an image some iteration of the project trained on (deleted since)."""
+    return session.scalar(
+        select(IterationImageRow.sha256)
+        .join(IterationRow, IterationRow.id == IterationImageRow.iteration_id)
+        .where(IterationRow.project_id == project_id, IterationImageRow.image_id == image_id)
+        .limit(1)
+    )

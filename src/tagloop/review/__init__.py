@@ -1,0 +1,1 @@
+"""Choose which images a person should label next, and record what they decide."""

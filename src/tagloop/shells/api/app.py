@@ -1,0 +1,124 @@
+"""``create_app(settings)``: the HTTP service — native API, Custom Vision routes, health.
+
+Errors are mapped once, here: Custom Vision paths get Custom Vision's flat error bodies, every
+other path the native shape. Unexpected exceptions are logged with their traceback once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from tagloop import __version__
+from tagloop.config import Settings
+from tagloop.errors import TagloopError
+from tagloop.shells.api import cv_prediction, cv_training, native
+from tagloop.shells.api.errors import custom_vision_error, native_code, native_status
+from tagloop.workspace.context import Workspace, open_workspace
+from tagloop.workspace.training import Worker
+
+logger = logging.getLogger(__name__)
+
+TRAINING_VERSIONS = ("v3.0", "v3.1", "v3.2", "v3.3", "v3.4-preview")
+PREDICTION_VERSIONS = ("v3.0", "v3.1")
+
+
+def create_app(settings: Settings, *, run_worker: bool = True) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        ws = open_workspace(settings)
+        app.state.workspace = ws
+        worker = Worker(ws) if run_worker else None
+        if worker is not None:
+            worker.start()
+        app.state.worker = worker
+        try:
+            yield
+        finally:
+            if worker is not None:
+                worker.stop()
+            ws.close()
+
+    app = FastAPI(
+        title="tagloop",
+        version=__version__,
+        summary="Build, evaluate, improve and serve image classifiers.",
+        lifespan=lifespan,
+    )
+    for version in TRAINING_VERSIONS:
+        app.include_router(
+            cv_training.router,
+            prefix=f"/customvision/{version}/training",
+            include_in_schema=False,
+        )
+    for version in PREDICTION_VERSIONS:
+        app.include_router(
+            cv_prediction.router,
+            prefix=f"/customvision/{version}/prediction",
+            include_in_schema=False,
+        )
+    app.include_router(native.router, prefix="/api/v1")
+
+    @app.get("/health", tags=["service"])
+    def health() -> dict[str, str]:
+        """Liveness check; the only route that needs no key."""
+        return {"status": "ok", "version": __version__}
+
+    _install_error_handlers(app)
+    return app
+
+
+def workspace_of(app: FastAPI) -> Workspace:
+    ws: Workspace = app.state.workspace
+    return ws
+
+
+def _is_custom_vision(request: Request) -> bool:
+    return request.url.path.startswith("/customvision/")
+
+
+def _error(request: Request, status: int, cv_code: str, code: str, message: str) -> JSONResponse:
+    if _is_custom_vision(request):
+        return JSONResponse({"code": cv_code, "message": message}, status_code=status)
+    body = {"ok": False, "error": message, "code": code, "status": status}
+    return JSONResponse(body, status_code=status)
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(TagloopError)
+    async def tagloop_error(request: Request, exc: TagloopError) -> JSONResponse:
+        if _is_custom_vision(request):
+            status, cv_code = custom_vision_error(exc)
+        else:
+            status, cv_code = native_status(exc), ""
+        return _error(request, status, cv_code, native_code(exc), exc.message)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        return _error(request, 400, "BadRequest", "request_invalid", problems)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        cv_code = {404: "NotFound", 405: "BadRequestNotSupported"}.get(
+            exc.status_code, "BadRequest"
+        )
+        code = {404: "route_not_found", 405: "method_not_allowed"}.get(
+            exc.status_code, "http_error"
+        )
+        return _error(request, exc.status_code, cv_code, code, str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        logger.exception("unexpected error on %s %s", request.method, request.url.path)
+        return _error(
+            request, 500, "ErrorUnknown", "internal_error", "Internal error; see the server log."
+        )

@@ -1,0 +1,100 @@
+"""Image bytes, thumbnails, model downloads and project keys, for holders of a key."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from tagloop.shells.api.deps import authorize, call, get_workspace
+from tagloop.workspace import images, predictions, projects, training
+
+router = APIRouter(tags=["media"])
+P = "/projects/{project_id}"
+CACHE = {"Cache-Control": "private, max-age=86400, immutable"}
+_MEDIA = {
+    "JPEG": "image/jpeg",
+    "PNG": "image/png",
+    "GIF": "image/gif",
+    "BMP": "image/bmp",
+    "WEBP": "image/webp",
+    "TIFF": "image/tiff",
+    "MPO": "image/jpeg",
+}
+
+
+def _sniff(data: bytes) -> str:
+    if data[:3] == b"\xff\xd8\xff":
+        return "image/jpeg"
+    if data[:8] == b"\x89PNG\r\n\x1a\n":
+        return "image/png"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    if data[:3] == b"GIF":
+        return "image/gif"
+    return "application/octet-stream"
+
+
+@router.get(P + "/keys")
+async def project_keys(request: Request, project_id: str) -> dict[str, str]:
+    """The project's own keys: they open this project only."""
+    access = await authorize(request, "training")
+    project = await call(projects.get_project, get_workspace(request), access, project_id)
+    return {"training_key": project.training_key, "prediction_key": project.prediction_key}
+
+
+@router.get(P + "/images/{image_id}/file", response_class=Response)
+async def image_file(request: Request, project_id: str, image_id: str) -> Response:
+    """The uploaded bytes of an image, unchanged."""
+    access = await authorize(request, "prediction")
+    ws = get_workspace(request)
+    sha = await call(images.image_sha, ws, access, project_id, image_id)
+    data = await call(ws.blobs.read, sha)
+    return Response(data, media_type=_sniff(data), headers=CACHE)
+
+
+@router.get(P + "/images/{image_id}/thumbnail", response_class=Response)
+async def image_thumbnail(request: Request, project_id: str, image_id: str) -> Response:
+    """A JPEG at most 256 px on its longer side."""
+    access = await authorize(request, "prediction")
+    ws = get_workspace(request)
+    sha = await call(images.image_sha, ws, access, project_id, image_id)
+    return Response(await call(images.thumbnail, ws, sha), media_type="image/jpeg", headers=CACHE)
+
+
+@router.get(P + "/predictions/{prediction_id}/file", response_class=Response)
+async def prediction_file(request: Request, project_id: str, prediction_id: str) -> Response:
+    access = await authorize(request, "training")
+    ws = get_workspace(request)
+    sha = await call(predictions.prediction_sha, ws, access, project_id, prediction_id)
+    data = await call(ws.blobs.read, sha)
+    return Response(data, media_type=_sniff(data), headers=CACHE)
+
+
+@router.get(P + "/predictions/{prediction_id}/thumbnail", response_class=Response)
+async def prediction_thumbnail(request: Request, project_id: str, prediction_id: str) -> Response:
+    access = await authorize(request, "training")
+    ws = get_workspace(request)
+    sha = await call(predictions.prediction_sha, ws, access, project_id, prediction_id)
+    return Response(await call(images.thumbnail, ws, sha), media_type="image/jpeg", headers=CACHE)
+
+
+@router.get(P + "/iterations/{iteration_id}/export", response_class=Response)
+async def export_model(request: Request, project_id: str, iteration_id: str) -> Response:
+    """The model package of an iteration: a zip of ``model.onnx`` and ``model.json``."""
+    access = await authorize(request, "training")
+    ws = get_workspace(request)
+    onnx_path, meta = await call(training.model_files, ws, access, project_id, iteration_id)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.write(onnx_path, "model.onnx")
+        archive.writestr("model.json", json.dumps(meta, indent=2) + "\n")
+    name = f"tagloop-{project_id[:8]}-{iteration_id[:8]}.zip"
+    return Response(
+        buffer.getvalue(),
+        media_type="application/zip",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
