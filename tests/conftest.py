@@ -134,3 +134,30 @@ def settings(shared_cache: Path) -> Settings:
 @pytest.fixture
 def dataset(tmp_path: Path) -> Path:
     return write_dataset(tmp_path / "data")
+
+
+TRAINING_KEY = "test-training-key"
+PREDICTION_KEY = "test-prediction-key"
+
+
+@pytest.fixture
+def api_settings(shared_cache: Path, tmp_path: Path) -> Settings:
+    """Service settings on a fresh data dir (SQLite + blobs under tmp_path)."""
+    return Settings(
+        cache_dir=shared_cache,
+        data_dir=tmp_path / "service",
+        training_key=TRAINING_KEY,
+        prediction_key=PREDICTION_KEY,
+        n_threads=2,
+    )
+
+
+@pytest.fixture
+def client(api_settings: Settings):  # type: ignore[no-untyped-def]
+    """A TestClient on the real app (real SQLite, real worker thread, the tiny backbone)."""
+    from fastapi.testclient import TestClient
+
+    from tagloop.shells.api.app import create_app
+
+    with TestClient(create_app(api_settings)) as test_client:
+        yield test_client
