@@ -27,7 +27,7 @@ from tagloop.ingest.fetch import fetch_image_url, is_public_address
 
 IMAGE = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 40
 LOOPBACK_ONLY = [ipaddress.ip_network("127.0.0.1/32")]
-STALL_S = 5.0
+STALL_S = 20.0  # far beyond every bound the tests assert, so a hung read is caught
 
 
 class _Server(ThreadingHTTPServer):
@@ -204,8 +204,8 @@ def test_accepts_a_body_of_exactly_max_bytes(server: _Server) -> None:
 def test_refuses_a_declared_length_over_the_limit_before_reading(server: _Server) -> None:
     started = time.monotonic()
     with pytest.raises(ImageTooLarge, match="10000000 bytes"):
-        _fetch(f"http://127.0.0.1:{server.port}/declares-large")
-    assert time.monotonic() - started < 1.0  # did not wait for a body that never comes
+        _fetch(f"http://127.0.0.1:{server.port}/declares-large", timeout=15.0)
+    assert time.monotonic() - started < 8.0  # did not wait for a body that never comes
 
 
 def test_refuses_a_chunked_body_over_the_limit(server: _Server) -> None:
@@ -218,8 +218,8 @@ def test_stops_reading_as_soon_as_the_body_exceeds_the_limit(server: _Server) ->
     # waited for the end of the body would time out instead.
     started = time.monotonic()
     with pytest.raises(ImageTooLarge, match="over the limit of 300000 bytes"):
-        _fetch(f"http://127.0.0.1:{server.port}/stream?n=300001", max_bytes=300_000)
-    assert time.monotonic() - started < 1.0
+        _fetch(f"http://127.0.0.1:{server.port}/stream?n=300001", max_bytes=300_000, timeout=15.0)
+    assert time.monotonic() - started < 8.0
 
 
 # --- timeouts ------------------------------------------------------------------------------
@@ -229,14 +229,14 @@ def test_times_out_waiting_for_the_answer(server: _Server) -> None:
     started = time.monotonic()
     with pytest.raises(ImageUrlInvalid, match="within the 0.5 s timeout"):
         _fetch(f"http://127.0.0.1:{server.port}/slow-headers", timeout=0.5)
-    assert time.monotonic() - started < 2.0
+    assert time.monotonic() - started < 8.0
 
 
 def test_timeout_bounds_the_whole_download(server: _Server) -> None:
     started = time.monotonic()
     with pytest.raises(ImageUrlInvalid, match="within the 0.5 s timeout"):
         _fetch(f"http://127.0.0.1:{server.port}/drip", timeout=0.5)
-    assert time.monotonic() - started < 2.0
+    assert time.monotonic() - started < 8.0
 
 
 # --- address policy ------------------------------------------------------------------------
