@@ -33,16 +33,12 @@ format: install
 	$(BIN)/ruff check --fix src tests benchmarks
 	$(BIN)/ruff format src tests benchmarks
 
-# Until the HTTP server lands, `make serve` installs everything and prints the CLI quick start.
+# Installs everything, then runs the HTTP service (native API, Custom Vision routes).
+# `make serve PORT=9000 DATA_DIR=/srv/tagloop` to choose where it listens and keeps its data.
+HOST ?= 127.0.0.1
+PORT ?= 8000
 serve: install
-	@echo "tagloop is installed in .venv. The HTTP server is not built yet; use the CLI:"
-	@echo ""
-	@echo "  source .venv/bin/activate"
-	@echo "  tagloop train photos/ --test held-out/     # photos/<label>/*.jpg -> ./tagloop-model"
-	@echo "  tagloop predict tagloop-model some.jpg --top 3"
-	@echo "  tagloop evaluate tagloop-model held-out/"
-	@echo ""
-	@$(BIN)/tagloop backbones
+	exec $(BIN)/tagloop serve --host $(HOST) --port $(PORT) $(if $(DATA_DIR),--data-dir $(DATA_DIR))
 
 bench: install
 	$(BIN)/python benchmarks/run.py

@@ -1,8 +1,14 @@
 from __future__ import annotations
 
+import json
+import os
 import re
+import signal
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 from tagloop.shells.cli import cli
@@ -25,8 +31,37 @@ def test_readme_shows_only_commands_that_exist() -> None:
         assert re.search(rf"^{target}:", makefile, re.M), target
 
 
-def test_make_serve_prints_commands_that_exist() -> None:
-    out = subprocess.run(["make", "-s", "serve"], cwd=ROOT, capture_output=True, text=True)
-    assert out.returncode == 0, out.stderr
-    shown = set(re.findall(r"^\s+tagloop (\w+)", out.stdout, re.M))
-    assert {"train", "predict", "evaluate"} <= shown <= set(cli.commands)  # type: ignore[attr-defined]
+def test_make_serve_runs_the_service(tmp_path: Path) -> None:
+    """The README's first command starts a server that answers, with keys printed once."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TAGLOOP_")}
+    log = tmp_path / "serve.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            ["make", "-s", "serve", f"PORT={port}", f"DATA_DIR={tmp_path / 'data'}"],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as r:
+                    assert json.load(r)["status"] == "ok"
+                    break
+            except OSError:
+                assert proc.poll() is None, log.read_text()
+                assert time.monotonic() < deadline, log.read_text()
+                time.sleep(0.3)
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(30)
+    text = log.read_text()
+    keys = json.loads((tmp_path / "data" / "keys.json").read_text())
+    assert keys["training"] in text and keys["prediction"] in text
+    assert (tmp_path / "data" / "keys.json").stat().st_mode & 0o077 == 0
