@@ -202,12 +202,13 @@ def test_rank_is_a_permutation(
 @pytest.mark.parametrize(
     ("n", "d", "n_diverse", "diversity", "multilabel", "n_levels"),
     [
-        (300, 8, 50, 0.5, False, 0),
-        (1500, 16, 100, 0.5, False, 0),  # lazy path: block growth and three batched refreshes
-        (1500, 16, 100, 0.5, False, 5),  # heavily tied uncertainty
-        (1500, 4, 70, 2.0, True, 0),  # strong diversity, low dimension: many similar items
-        (1200, 32, 40, 0.1, True, 20),
-        (2000, 16, 100, 0.5, False, 1),  # every uncertainty equal: ties broken by index
+        (300, 8, 50, 0.5, False, 0),  # small: a full refresh at every step
+        (6000, 16, 100, 0.5, False, 0),  # lazy search, growing blocks
+        (6000, 16, 300, 0.5, False, 0),  # more picks than one batch between full refreshes
+        (6000, 16, 100, 0.5, False, 5),  # heavily tied uncertainty
+        (6000, 4, 70, 2.0, True, 0),  # strong diversity, low dimension: many similar items
+        (5000, 32, 40, 0.1, True, 20),
+        (6000, 16, 100, 0.5, False, 1),  # every uncertainty equal: ties broken by index
     ],
 )
 def test_rank_matches_the_plain_greedy_specification(
@@ -251,20 +252,21 @@ def test_ties_go_to_the_lower_index(has_features: bool) -> None:
 
 def test_exact_ties_between_fresh_and_stale_scores_go_to_the_lower_index() -> None:
     # Features are +-one-hot vectors balanced to a zero mean, so every cosine is exactly 0, 1
-    # or -1 and gains tie exactly. 32 "leads" (one per direction) come first, then 8 copies of
-    # each lead, then 65 images of a 33rd direction, then 65 of its opposite that the model is
-    # sure about (they keep the mean at zero). After the leads and the first image of the 33rd
-    # direction, every candidate is worth exactly 1 - 0.5 = 0.5, so the lowest indices win.
+    # or -1 and gains tie exactly. 32 "leads" (one per direction) come first, then 30 copies
+    # of each lead, then 65 images of a 33rd direction, then 65 of its opposite that the model
+    # is sure about (they keep the mean at zero). After the leads and the first image of the
+    # 33rd direction, every candidate is worth exactly 1 - 0.5 = 0.5, so the lowest indices
+    # win, whether or not their score was computed before the latest pick.
     eye = np.eye(17)
     directions = np.concatenate([eye[:16], -eye[:16]])
     features = np.concatenate(
-        [directions, np.tile(directions, (8, 1)), np.repeat([eye[16]], 65, 0)]
+        [directions, np.tile(directions, (30, 1)), np.repeat([eye[16]], 65, 0)]
         + [np.repeat([-eye[16]], 65, 0)]
     )
     proba = np.full((len(features), 1), 0.5)
     proba[-65:] = 0.0
     ranked = rank_for_review(proba, features, multilabel=True, n_diverse=40, diversity=0.5)
-    np.testing.assert_array_equal(ranked[:40], [*range(32), 288, *range(32, 39)])
+    np.testing.assert_array_equal(ranked[:40], [*range(32), 992, *range(32, 39)])
     expected = _reference_rank(proba, features, multilabel=True, n_diverse=40, diversity=0.5)
     np.testing.assert_array_equal(ranked, expected)
 
@@ -342,6 +344,4 @@ def test_rank_rejects_bad_input(
     if bad_value is not None:
         features[3, 2] = bad_value
     with pytest.raises(ValueError):
-        rank_for_review(
-            proba, features, multilabel=False, n_diverse=n_diverse, diversity=diversity
-        )
+        rank_for_review(proba, features, multilabel=False, n_diverse=n_diverse, diversity=diversity)

@@ -7,6 +7,8 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from sqlalchemy.exc import IntegrityError
+
 from tagloop.errors import (
     BatchTooLarge,
     ImageTooLarge,
@@ -28,6 +30,7 @@ from tagloop.store.records import (
     MetadataFilter,
     TagRecord,
 )
+from tagloop.types import ImageInfo
 from tagloop.workspace.context import Access, Workspace
 from tagloop.workspace.projects import collect_blobs
 
@@ -342,10 +345,30 @@ def _add_one(
             upload.source, "ErrorImageDimensions", reason=f"smaller than {side} px on a side"
         )
     sha = sha256_bytes(data)
+    try:
+        return _store_new(ws, project_id, upload.source, data, sha, info, wanted, metadata)
+    except IntegrityError:  # the same bytes uploaded concurrently: the other request won
+        with ws.session() as session:
+            existing = queries.find_image_by_sha(session, project_id=project_id, sha256=sha)
+        if existing is None:
+            raise
+        return AddedImage(upload.source, "OKDuplicate", image=existing)
+
+
+def _store_new(
+    ws: Workspace,
+    project_id: str,
+    source: str,
+    data: bytes,
+    sha: str,
+    info: ImageInfo,
+    wanted: Sequence[str],
+    metadata: Mapping[str, str],
+) -> AddedImage:
     with ws.session() as session:
         existing = queries.find_image_by_sha(session, project_id=project_id, sha256=sha)
         if existing is not None:
-            return AddedImage(upload.source, "OKDuplicate", image=existing)
+            return AddedImage(source, "OKDuplicate", image=existing)
         ws.blobs.put(data)
         image_id = queries.add_image(
             session,
@@ -356,14 +379,14 @@ def _add_one(
             format=info.format,
             n_bytes=len(data),
             dhash=info.dhash.hex(),
-            source_name=upload.source[:500],
+            source_name=source[:500],
         )
         queries.link_tags(session, pairs=[(image_id, t) for t in wanted])
         if metadata:
             queries.set_metadata(session, image_id=image_id, metadata=metadata)
         project_queries.touch_project(session, project_id=project_id)
         image = queries.get_images(session, project_id=project_id, image_ids=[image_id])[0]
-    return AddedImage(upload.source, "OK", image=image)
+    return AddedImage(source, "OK", image=image)
 
 
 def _check_negative_mix(tag_ids: set[str], tags: Mapping[str, TagRecord]) -> None:

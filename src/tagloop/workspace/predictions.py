@@ -7,12 +7,13 @@ import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
+from uuid import uuid4
 
 import numpy as np
 
-from tagloop.errors import ImageTooLarge, ImageUnreadable, RequestInvalid
+from tagloop.errors import Conflict, ImageTooLarge, ImageUnreadable, NotFound, RequestInvalid
 from tagloop.ingest.decode import open_image
 from tagloop.ingest.fetch import fetch_image_url
 from tagloop.review.select import rank_for_review, uncertainty
@@ -144,8 +145,6 @@ def prediction_sha(ws: Workspace, access: Access, project_id: str, prediction_id
             session, project_id=project_id, prediction_ids=[prediction_id]
         )
     if prediction_id not in found:
-        from tagloop.errors import NotFound
-
         raise NotFound("prediction", prediction_id)
     return found[prediction_id].sha256
 
@@ -174,8 +173,6 @@ def suggest_images(
     """
     iteration = get_iteration(ws, access, project_id, iteration_id)
     if not iteration.is_completed:
-        from tagloop.errors import Conflict
-
         raise Conflict("iteration_not_trained", f"Iteration {iteration_id} is not trained.")
     with ws.session() as session:
         untagged = image_queries.list_images(
@@ -249,9 +246,7 @@ def _predict(
     results = _results(iteration, proba[0])
     score = float(uncertainty(proba, multilabel=predictor.is_multilabel)[0])
     if not store:
-        from tagloop.store.tables import new_id, utcnow
-
-        return Answer(new_id(), iteration.project_id, iteration.id, utcnow(), results)
+        return Answer(str(uuid4()), iteration.project_id, iteration.id, _utcnow(), results)
     info = open_image(data, max_pixels=ws.settings.max_image_pixels, draft_size=256)
     sha = ws.blobs.put(data)
     with ws.session() as session:
@@ -347,3 +342,7 @@ def check_query(max_count: int | None, skip: int) -> None:
         raise RequestInvalid("maxCount must be between 0 and 256.")
     if skip < 0:
         raise RequestInvalid("The continuation token is not valid.")
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
