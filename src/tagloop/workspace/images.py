@@ -77,6 +77,7 @@ def add_images(
     check_batch(ws, len(uploads))
     metadata = check_metadata(metadata or {})
     with ws.session() as session:
+        project_queries.get_project(session, project_id=project_id)
         tags = {t.id: t for t in project_queries.list_tags(session, project_id=project_id)}
     results = []
     for upload in uploads:
@@ -128,6 +129,7 @@ def add_images_from_predictions(
     access.check(project_id)
     check_batch(ws, len(entries))
     with ws.session() as session:
+        project_queries.get_project(session, project_id=project_id)
         found = prediction_queries.get_predictions(
             session, project_id=project_id, prediction_ids=[pid for pid, _ in entries]
         )

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
 
 from tagloop.errors import Conflict, RequestInvalid, Unauthorized
 from tagloop.store.queries import images as image_queries
@@ -33,6 +36,7 @@ def create_project(
     if access.project_id is not None:
         raise Unauthorized("A project's own key cannot create projects; use the server key.")
     name = _check_name(name, "project")
+    description = _check_text(description, "description") or ""
     _check_choice(classification_type, CLASSIFICATION_TYPES, "classification type")
     if backbone is not None:
         domain_id = domain_id_for(backbone)
@@ -62,6 +66,55 @@ def get_project(ws: Workspace, access: Access, project_id: str) -> ProjectRecord
         return queries.get_project(session, project_id=project_id)
 
 
+@dataclass(frozen=True)
+class ProjectCounts:
+    """How much a project holds: images and tags are counted in SQL; iterations are listed."""
+
+    n_images: int = 0
+    n_tagged: int = 0
+    n_tags: int = 0
+    n_iterations: int = 0
+
+    @property
+    def n_untagged(self) -> int:
+        return self.n_images - self.n_tagged
+
+
+def list_project_summaries(
+    ws: Workspace, access: Access
+) -> list[tuple[ProjectRecord, ProjectCounts]]:
+    """Every project the key opens, oldest first, with its counts (one session for all)."""
+    with ws.session() as session:
+        ids = None if access.project_id is None else {access.project_id}
+        return [
+            (project, _count_contents(session, project.id))
+            for project in queries.list_projects(session, project_ids=ids)
+        ]
+
+
+def get_project_summary(
+    ws: Workspace, access: Access, project_id: str
+) -> tuple[ProjectRecord, ProjectCounts]:
+    """A project with its counts of images, tags and iterations."""
+    access.check(project_id)
+    with ws.session() as session:
+        project = queries.get_project(session, project_id=project_id)
+        return project, _count_contents(session, project_id)
+
+
+def _count_contents(session: Session, project_id: str) -> ProjectCounts:
+    return ProjectCounts(
+        n_images=image_queries.count_images(
+            session, project_id=project_id, query=ImageQuery(take=None)
+        ),
+        n_tagged=image_queries.count_images(
+            session, project_id=project_id, query=ImageQuery(tagging="Tagged", take=None)
+        ),
+        n_tags=len(queries.list_tags(session, project_id=project_id)),
+        n_iterations=len(iteration_queries.list_iterations(session, project_id=project_id)),
+    )
+
+
 def update_project(
     ws: Workspace,
     access: Access,
@@ -75,6 +128,7 @@ def update_project(
     access.check(project_id)
     if name is not None:
         name = _check_name(name, "project")
+    description = _check_text(description, "description")
     if classification_type is not None:
         _check_choice(classification_type, CLASSIFICATION_TYPES, "classification type")
     backbone = get_domain(domain_id).backbone if domain_id is not None else None
@@ -133,6 +187,7 @@ def create_tag(
 ) -> TagRecord:
     access.check(project_id)
     name = _check_name(name, "tag")
+    description = _check_text(description, "description") or ""
     _check_choice(type, TAG_TYPES, "tag type")
     with ws.session() as session:
         queries.get_project(session, project_id=project_id)
@@ -172,6 +227,7 @@ def update_tag(
     access.check(project_id)
     if name is not None:
         name = _check_name(name, "tag")
+    description = _check_text(description, "description")
     if type is not None:
         _check_choice(type, TAG_TYPES, "tag type")
     with ws.session() as session:
@@ -205,7 +261,9 @@ def _check_tag_unique(tags: list[TagRecord], name: str, type: str, tag_id: str |
         raise Conflict("multiple_negative_tags", "A project has at most one Negative tag.")
 
 
-def _check_name(name: str | None, what: str) -> str:
+def _check_name(name: object, what: str) -> str:
+    if name is not None and not isinstance(name, str):
+        raise RequestInvalid(f"The {what} name must be a string.")
     name = (name or "").strip()
     if not name:
         raise RequestInvalid(f"The {what} name is missing; give a non-empty name.")
@@ -217,3 +275,9 @@ def _check_name(name: str | None, what: str) -> str:
 def _check_choice(value: str, choices: tuple[str, ...], what: str) -> None:
     if value not in choices:
         raise RequestInvalid(f"Unknown {what} {value!r}; use one of {', '.join(choices)}.")
+
+
+def _check_text(value: object, what: str) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise RequestInvalid(f"The {what} must be a string.")
+    return value

@@ -75,7 +75,8 @@ async def get_projects(request: Request) -> JSONResponse:
 @router.post("/projects")
 async def create_project(request: Request) -> JSONResponse:
     access = await authorize(request, "training")
-    await json_body(request, JSON_LIMIT)  # CreateProjectOptions: storage URIs, not used here
+    # CreateProjectOptions (storage URIs) are accepted and not used.
+    json_object(await json_body(request, JSON_LIMIT))
     q = request.query_params
     project = await call(
         projects.create_project,
@@ -100,7 +101,7 @@ async def get_project(request: Request, project_id: str) -> JSONResponse:
 async def update_project(request: Request, project_id: str) -> JSONResponse:
     access = await authorize(request, "training")
     body = json_object(await json_body(request, JSON_LIMIT))
-    settings = body.get("settings") or {}
+    settings = json_object(body.get("settings") or {}, "settings")
     project = await call(
         projects.update_project,
         get_workspace(request),
@@ -721,7 +722,13 @@ async def query_predictions(request: Request, project_id: str) -> JSONResponse:
     if order not in ("Newest", "Oldest", "Suggested"):
         raise RequestInvalid("orderBy must be Newest, Oldest or Suggested.")
     windows = []
-    for tag in token.get("tags") or []:
+    tags = token.get("tags") or []
+    if not isinstance(tags, list):
+        raise RequestInvalid("tags must be a list of {id, minThreshold, maxThreshold}.")
+    for field in ("iterationId", "application", "startTime", "endTime", "orderBy"):
+        if token.get(field) is not None and not isinstance(token.get(field), str):
+            raise RequestInvalid(f"{field} must be a string.")
+    for tag in tags:
         if not isinstance(tag, dict) or not tag.get("id"):
             raise RequestInvalid("Each entry of tags needs an id.")
         windows.append(

@@ -65,7 +65,7 @@ async def json_body(request: Request, limit: int) -> Any:
         return {}
     try:
         return json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise RequestInvalid(f"The request body is not valid JSON ({exc}).") from None
 
 

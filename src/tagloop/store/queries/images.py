@@ -112,13 +112,14 @@ def link_tags(
     if not pairs:
         return [], []
     image_ids = {image_id for image_id, _ in pairs}
-    present = set(
-        session.execute(
+    present: set[tuple[str, str]] = {
+        (image_id, tag_id)
+        for image_id, tag_id in session.execute(
             select(ImageTagRow.image_id, ImageTagRow.tag_id).where(
                 ImageTagRow.image_id.in_(image_ids)
             )
-        ).tuples()
-    )
+        )
+    }
     created, duplicated = [], []
     for pair in dict.fromkeys(pairs):
         if pair in present:
@@ -135,7 +136,7 @@ def tag_ids_of(session: Session, *, image_ids: Sequence[str]) -> dict[str, set[s
     out: dict[str, set[str]] = defaultdict(set)
     for image_id, tag_id in session.execute(
         select(ImageTagRow.image_id, ImageTagRow.tag_id).where(ImageTagRow.image_id.in_(image_ids))
-    ).tuples():
+    ):
         out[image_id].add(tag_id)
     return out
 
@@ -212,14 +213,14 @@ def _records(session: Session, rows: list[ImageRow]) -> list[ImageRecord]:
         .join(TagRow, TagRow.id == ImageTagRow.tag_id)
         .where(ImageTagRow.image_id.in_(ids))
         .order_by(TagRow.name)
-    ).tuples():
+    ):
         tags[image_id].append(ImageTagRecord(tag_id=tag_id, tag_name=tag_name, created=created))
     metadata: dict[str, dict[str, str]] = defaultdict(dict)
     for image_id, key, value in session.execute(
         select(ImageMetadataRow.image_id, ImageMetadataRow.key, ImageMetadataRow.value).where(
             ImageMetadataRow.image_id.in_(ids)
         )
-    ).tuples():
+    ):
         metadata[image_id][key] = value
     return [
         ImageRecord(

@@ -106,13 +106,15 @@ def create_tag(
 
 
 def list_tags(session: Session, *, project_id: str) -> list[TagRecord]:
-    counts = dict(
-        session.execute(
-            select(ImageTagRow.tag_id, func.count())
-            .join(TagRow, TagRow.id == ImageTagRow.tag_id)
-            .where(TagRow.project_id == project_id)
-            .group_by(ImageTagRow.tag_id)
-        ).tuples()
+    counts: dict[str, int] = dict(
+        list(
+            session.execute(
+                select(ImageTagRow.tag_id, func.count())
+                .join(TagRow, TagRow.id == ImageTagRow.tag_id)
+                .where(TagRow.project_id == project_id)
+                .group_by(ImageTagRow.tag_id)
+            )
+        )
     )
     rows = session.scalars(
         select(TagRow).where(TagRow.project_id == project_id).order_by(TagRow.created, TagRow.name)
