@@ -307,27 +307,44 @@ def _score_images(
     ws: Workspace, iteration: IterationRecord, images: Sequence[ImageRecord]
 ) -> list[tuple[np.ndarray | None, np.ndarray | None]]:
     """(probabilities, features) per image with the iteration's model; cached per content."""
+    return score_contents(ws, iteration, [(img.id, img.sha256) for img in images])
+
+
+def score_contents(
+    ws: Workspace, iteration: IterationRecord, contents: Sequence[tuple[str, str]]
+) -> list[tuple[np.ndarray | None, np.ndarray | None]]:
+    """(probabilities, features) per stored ``(id, sha256)`` with the iteration's model.
+
+    Cached per content, so images and stored predictions share the work; the id only names
+    the item in warnings. Contents that cannot be read or decoded give ``(None, None)``.
+    """
     out: list[tuple[np.ndarray | None, np.ndarray | None]] = []
-    todo = [img for img in images if (iteration.id, img.sha256) not in _SCORES]
+    missing = {sha: ident for ident, sha in contents if (iteration.id, sha) not in _SCORES}
+    todo = list(missing.items())
     if todo:
         predictor = ws.predictor(iteration)
         batch = ws.settings.batch_size
         for start in range(0, len(todo), batch):
             chunk, pixels = [], []
-            for img in todo[start : start + batch]:
+            for sha, ident in todo[start : start + batch]:
                 try:
-                    pixels.append(predictor.decode(ws.blobs.read(img.sha256)))
-                    chunk.append(img)
+                    pixels.append(predictor.decode(ws.blobs.read(sha)))
+                    chunk.append(sha)
                 except (ImageUnreadable, OSError) as exc:
-                    logger.warning("cannot score image %s: %s", img.id, exc)
+                    logger.warning("cannot score image %s: %s", ident, exc)
             if pixels:
                 proba, feats = predictor.predict_with_features(np.stack(pixels))
-                for img, p, f in zip(chunk, proba, feats, strict=True):
-                    _remember(iteration.id, img.sha256, p, f)
-    for img in images:
-        hit = _SCORES.get((iteration.id, img.sha256))
+                for sha, p, f in zip(chunk, proba, feats, strict=True):
+                    _remember(iteration.id, sha, p, f)
+    for _, sha in contents:
+        hit = _SCORES.get((iteration.id, sha))
         out.append((None, None) if hit is None else hit)
     return out
+
+
+def tag_results(iteration: IterationRecord, row: np.ndarray) -> tuple[dict[str, Any], ...]:
+    """One ``{tag_id, tag_name, tag_type, probability}`` per tag of the iteration, highest first."""
+    return _results(iteration, row)
 
 
 def _remember(iteration_id: str, sha: str, proba: np.ndarray, features: np.ndarray) -> None:

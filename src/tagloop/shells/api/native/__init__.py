@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Security
 
-from tagloop.shells.api.native import media
+from tagloop.shells.api.native import images, media, predictions, projects, training
+from tagloop.shells.api.native.wire import ERRORS, TRAINING_KEY
 
 router = APIRouter()
-router.include_router(media.router)
+router.include_router(projects.router)
+router.include_router(projects.tag_router)
+router.include_router(images.router)
+router.include_router(training.router)
+router.include_router(predictions.predict_router)
+router.include_router(predictions.router)
+router.include_router(predictions.review_router)
+router.include_router(media.router, dependencies=[Security(TRAINING_KEY)], responses=ERRORS)

@@ -1,0 +1,110 @@
+"""The review queue: stored predictions and untagged images in one list, best to label first."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+
+from tagloop.errors import Conflict, RequestInvalid
+from tagloop.review.select import rank_for_review, uncertainty
+from tagloop.store.queries import images as image_queries
+from tagloop.store.queries import predictions as prediction_queries
+from tagloop.store.records import ImageQuery, IterationRecord
+from tagloop.workspace.context import Access, Workspace
+from tagloop.workspace.predictions import MAX_SCORED_UNTAGGED, score_contents, tag_results
+from tagloop.workspace.training import get_iteration, latest_completed
+
+logger = logging.getLogger(__name__)
+
+MAX_REVIEW_TAKE = 256
+
+
+@dataclass(frozen=True)
+class ReviewItem:
+    """A stored prediction (``kind="prediction"``) or an untagged training image (``"image"``)."""
+
+    kind: str
+    id: str
+    project_id: str
+    created: datetime
+    predictions: tuple[dict[str, Any], ...]  # {tag_id, tag_name, tag_type, probability}
+    uncertainty: float  # in [0, 1]; higher means the model is less sure, so a label helps more
+
+
+@dataclass(frozen=True)
+class ReviewQueue:
+    iteration: IterationRecord
+    items: list[ReviewItem]
+    n_candidates: int  # items that could be scored, before ``take``
+
+
+def review_queue(
+    ws: Workspace,
+    access: Access,
+    project_id: str,
+    *,
+    iteration_id: str | None = None,
+    take: int = 50,
+) -> ReviewQueue:
+    """The ``take`` items a label would help most, stored predictions and untagged images mixed.
+
+    Every candidate is scored by one iteration (the latest trained one by default): a stored
+    prediction made by an older iteration is scored again, so the two kinds compare on one
+    scale, and ``predictions`` are that iteration's. The order is
+    :func:`~tagloop.review.select.rank_for_review` over the iteration's probabilities and
+    features: uncertain first, spread over the feature space so near-copies do not fill the top.
+    At most the newest ``MAX_SCORED_UNTAGGED`` of each kind are considered.
+    """
+    if not 0 <= take <= MAX_REVIEW_TAKE:
+        raise RequestInvalid(f"take must be between 0 and {MAX_REVIEW_TAKE}.")
+    if iteration_id:
+        iteration = get_iteration(ws, access, project_id, iteration_id)
+    else:
+        iteration = latest_completed(ws, access, project_id)
+    if not iteration.is_completed:
+        raise Conflict("iteration_not_trained", f"Iteration {iteration.id} is not trained.")
+    with ws.session() as session:
+        untagged = image_queries.list_images(
+            session,
+            project_id=project_id,
+            query=ImageQuery(tagging="Untagged", take=MAX_SCORED_UNTAGGED),
+        )
+        stored = prediction_queries.list_predictions(session, project_id=project_id)
+    candidates = [("image", img.id, img.sha256, img.created) for img in untagged]
+    candidates += [("prediction", p.id, p.sha256, p.created) for p in stored[:MAX_SCORED_UNTAGGED]]
+    scored = score_contents(ws, iteration, [(ident, sha) for _, ident, sha, _ in candidates])
+    keep = [
+        (candidate, proba, features)
+        for candidate, (proba, features) in zip(candidates, scored, strict=True)
+        if proba is not None and features is not None
+    ]
+    if not keep:
+        return ReviewQueue(iteration, [], 0)
+    proba = np.stack([p for _, p, _ in keep])
+    features = np.stack([f for _, _, f in keep])
+    multilabel = iteration.classification_type == "Multilabel"
+    scores = uncertainty(proba, multilabel=multilabel)
+    order = rank_for_review(proba, features, multilabel=multilabel, n_diverse=take)
+    items = [
+        ReviewItem(
+            kind=keep[i][0][0],
+            id=keep[i][0][1],
+            project_id=project_id,
+            created=keep[i][0][3],
+            predictions=tag_results(iteration, proba[i]),
+            uncertainty=round(float(scores[i]), 6),
+        )
+        for i in order[:take]
+    ]
+    logger.debug(
+        "project %s: review queue of %d from %d candidates (iteration %s)",
+        project_id,
+        len(items),
+        len(keep),
+        iteration.id,
+    )
+    return ReviewQueue(iteration, items, len(keep))
