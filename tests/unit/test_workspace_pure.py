@@ -6,7 +6,7 @@ import pytest
 from tagloop.errors import RequestInvalid
 from tagloop.evaluate.metrics import threshold_performance
 from tagloop.store.records import MetadataCondition as C
-from tagloop.workspace.images import parse_metadata_filter
+from tagloop.workspace.filters import parse_metadata_filter
 
 
 @pytest.mark.parametrize(

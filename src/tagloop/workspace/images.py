@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -26,8 +25,6 @@ from tagloop.store.queries import projects as project_queries
 from tagloop.store.records import (
     ImageQuery,
     ImageRecord,
-    MetadataCondition,
-    MetadataFilter,
     TagRecord,
 )
 from tagloop.types import ImageInfo
@@ -286,29 +283,6 @@ def check_metadata(metadata: Mapping[str, str]) -> dict[str, str]:
         if len(value) > 256:
             raise RequestInvalid(f"The metadata value of {key!r} is longer than 256 characters.")
     return dict(metadata)
-
-
-_CONDITION = re.compile(r"^\s*([A-Za-z0-9_.\-]+)\s+(eq|ne)\s+'((?:[^']|'')*)'\s*$", re.I)
-
-
-def parse_metadata_filter(text: str | None) -> MetadataFilter:
-    """``key1 eq 'v1' and key2 ne 'v2' or ...`` → groups of conditions (``and`` binds tighter)."""
-    if not text or not text.strip():
-        return ()
-    groups = []
-    for group_text in re.split(r"\s+or\s+", text.strip(), flags=re.I):
-        conditions = []
-        for cond_text in re.split(r"\s+and\s+", group_text, flags=re.I):
-            match = _CONDITION.match(cond_text)
-            if match is None:
-                raise RequestInvalid(
-                    f"Cannot read the filter {cond_text.strip()!r}; write key eq 'value' or "
-                    "key ne 'value', joined by and / or."
-                )
-            key, op, value = match.groups()
-            conditions.append(MetadataCondition(key, op.lower(), value.replace("''", "'")))
-        groups.append(tuple(conditions))
-    return tuple(groups)
 
 
 def _add_one(

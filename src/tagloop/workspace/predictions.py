@@ -285,21 +285,33 @@ def _in_windows(pred: PredictionRecord, windows: Sequence[tuple[str, float, floa
 
 
 def _rank_predictions(ws: Workspace, preds: list[PredictionRecord]) -> list[int]:
-    """Stored predictions by review value; features come from the scores cache when present."""
+    """Stored predictions by review value (most useful first).
+
+    Predictions of one iteration are ranked together with their features (uncertainty spread
+    over the embedding space); predictions of different iterations (different tags, maybe
+    different backbones) cannot be compared that way and are ordered by their stored uncertainty.
+    """
     if not preds:
         return []
-    tag_order = sorted({r["tag_id"] for p in preds for r in p.results})
+    iteration_ids = {p.iteration_id for p in preds}
+    if len(iteration_ids) > 1:
+        return sorted(range(len(preds)), key=lambda i: -preds[i].uncertainty)
+    with ws.session() as session:
+        iteration = iteration_queries.get_iteration(
+            session, project_id=preds[0].project_id, iteration_id=preds[0].iteration_id
+        )
+    tag_order = [str(t["id"]) for t in iteration.tags]
     proba = np.array(
         [
             [{r["tag_id"]: r["probability"] for r in p.results}.get(t, 0.0) for t in tag_order]
             for p in preds
         ]
-    )
+    ).reshape(len(preds), len(tag_order))
     cached = [_SCORES.get((p.iteration_id, p.sha256)) for p in preds]
     features = None
     if all(c is not None for c in cached):
         features = np.stack([c[1] for c in cached if c is not None])
-    multilabel = not np.allclose(proba.sum(axis=1), 1.0, atol=1e-3)
+    multilabel = iteration.classification_type == "Multilabel"
     return [int(i) for i in rank_for_review(proba, features, multilabel=multilabel)]
 
 

@@ -21,7 +21,7 @@ from tagloop.errors import TagloopError
 from tagloop.shells.api import cv_prediction, cv_training, native
 from tagloop.shells.api.errors import custom_vision_error, native_code, native_status
 from tagloop.workspace.context import Workspace, open_workspace
-from tagloop.workspace.training import Worker
+from tagloop.workspace.jobs import Worker
 
 logger = logging.getLogger(__name__)
 

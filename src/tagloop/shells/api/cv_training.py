@@ -28,7 +28,7 @@ from tagloop.shells.api.deps import (
     parse_int,
 )
 from tagloop.store.records import ImageQuery
-from tagloop.workspace import images, predictions, projects, training
+from tagloop.workspace import filters, images, predictions, projects, training
 from tagloop.workspace.domains import get_domain, list_domains
 from tagloop.workspace.images import Upload
 from tagloop.workspace.predictions import PredictionQuery
@@ -293,7 +293,7 @@ def _image_query(request: Request, tagging: str, *, paged: bool = True) -> Image
     return ImageQuery(
         tagging=tagging,
         tag_ids=tuple(csv_ids(q.get("tagIds"), "tagIds", limit=20)),
-        metadata=images.parse_metadata_filter(q.get("$filter")),
+        metadata=filters.parse_metadata_filter(q.get("$filter")),
         newest_first=order == "Newest",
         skip=parse_int(q.get("skip"), "skip", 0, 0, 10**9) if paged else 0,
         take=parse_int(q.get("take"), "take", 50, 0, 256) if paged else None,

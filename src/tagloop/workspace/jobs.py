@@ -1,0 +1,170 @@
+"""Durable jobs: a worker thread in the server runs queued training jobs; at start, jobs a
+stopped server left running are queued again (or failed after MAX_ATTEMPTS interruptions).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from tagloop.errors import TagloopError
+from tagloop.pipeline import train_and_package
+from tagloop.store.packages import META_FILE, MODEL_FILE
+from tagloop.store.queries import images as image_queries
+from tagloop.store.queries import iterations as queries
+from tagloop.store.records import JobRecord
+from tagloop.train.service import TrainSpec
+from tagloop.types import ImageItem
+from tagloop.workspace.context import Workspace
+
+logger = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 2  # a job interrupted twice (the server died both times) is failed, not retried
+GROUP_KEY = "group"  # image metadata key that keeps related images in one cross-validation fold
+
+
+def recover_jobs(ws: Workspace) -> None:
+    """At start: a job a stopped server left running is queued again, or failed after retries."""
+    with ws.session() as session:
+        for job in queries.interrupted_jobs(session):
+            if job.attempts < MAX_ATTEMPTS:
+                logger.warning("training job %s was interrupted; running it again", job.id)
+                queries.requeue_job(session, job_id=job.id)
+            else:
+                reason = "The server stopped during training twice; train again."
+                queries.finish_job(session, job_id=job.id, error=reason)
+                if job.iteration_id:
+                    queries.fail_iteration(session, iteration_id=job.iteration_id, error=reason)
+    ws.jobs_changed.set()
+
+
+def run_next_job(ws: Workspace) -> bool:
+    """Run one queued job, if any; returns whether one ran."""
+    with ws.session() as session:
+        job = queries.claim_job(session)
+    if job is None:
+        return False
+    started = time.perf_counter()
+    error: str | None = None
+    try:
+        _train(ws, job, started)
+    except TagloopError as exc:
+        error = exc.message
+    except Exception as exc:  # a bug: keep the server alive, fail the iteration, log once
+        logger.exception("training job %s crashed", job.id)
+        error = f"internal error ({type(exc).__name__}: {exc}); see the server log"
+    if error is not None:
+        logger.warning("training job %s failed: %s", job.id, error)
+        with ws.session() as session:
+            queries.finish_job(session, job_id=job.id, error=error)
+            if job.iteration_id:
+                queries.fail_iteration(session, iteration_id=job.iteration_id, error=error)
+    return True
+
+
+class Worker:
+    """Runs queued jobs in a background thread of the server process."""
+
+    def __init__(self, ws: Workspace, poll_seconds: float = 2.0) -> None:
+        self.ws = ws
+        self.poll_seconds = poll_seconds
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="tagloop-worker", daemon=True)
+
+    def start(self) -> None:
+        recover_jobs(self.ws)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        self.ws.jobs_changed.set()
+        self._thread.join(timeout)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self.ws.jobs_changed.clear()
+            try:
+                ran = run_next_job(self.ws)
+            except Exception:  # the database went away, ...: log, wait, try again
+                logger.exception("the job worker failed")
+                ran = False
+            if not ran:
+                self.ws.jobs_changed.wait(self.poll_seconds)
+
+
+def _train(ws: Workspace, job: JobRecord, started: float) -> None:
+    assert job.iteration_id is not None  # noqa: S101 - train jobs always carry one
+    with ws.session() as session:
+        iteration = queries.get_iteration(
+            session, project_id=job.project_id, iteration_id=job.iteration_id
+        )
+        snaps = queries.snapshot(session, iteration_id=iteration.id)
+        metadata = {
+            img.id: img.metadata
+            for img in image_queries.get_images(
+                session,
+                project_id=job.project_id,
+                image_ids=[s.image_id for s in snaps],
+                strict=False,
+            )
+        }
+    names = {str(t["id"]): str(t["name"]) for t in iteration.tags}
+    items = [
+        ImageItem(
+            path=ws.blobs.path(s.sha256),
+            display_path=s.image_id,
+            labels=tuple(names[t] for t in s.tag_ids if t in names),
+            metadata=dict(metadata.get(s.image_id, {})),
+        )
+        for s in snaps
+    ]
+    grouped = any(GROUP_KEY in item.metadata for item in items)
+    spec = TrainSpec(
+        backbone=iteration.backbone,
+        multilabel=iteration.classification_type == "Multilabel",
+        group_by=GROUP_KEY if grouped else None,
+    )
+    last_report = [0.0]
+
+    def progress(stage: str, done: int, total: int) -> None:
+        now = time.perf_counter()
+        if now - last_report[0] < 0.5 and done < total:
+            return
+        last_report[0] = now
+        with ws.session() as session:
+            queries.set_job_progress(
+                session, job_id=job.id, progress={"stage": stage, "done": done, "total": total}
+            )
+
+    tmp = Path(tempfile.mkdtemp(prefix="train-", dir=ws.settings.data_dir))
+    try:
+        run = train_and_package(
+            ws.settings, items, spec=spec, out_dir=tmp / "model", progress=progress
+        )
+        model_sha = ws.blobs.put((run.model_dir / MODEL_FILE).read_bytes())
+        meta = json.loads((run.model_dir / META_FILE).read_text())
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    by_name = {str(t["name"]): t for t in iteration.tags}
+    ordered_tags = [by_name[label] for label in run.classifier.labels]
+    proba = {
+        item.display_path: row.tolist()
+        for item, row in zip(run.train_set.items, run.classifier.oof_proba, strict=True)
+    }
+    with ws.session() as session:
+        queries.complete_iteration(
+            session,
+            iteration_id=iteration.id,
+            model_sha=model_sha,
+            model_meta=meta,
+            tags=ordered_tags,
+            training_seconds=time.perf_counter() - started,
+            proba=proba,
+        )
+        queries.finish_job(session, job_id=job.id)
+    logger.info("iteration %s trained in %.1f s", iteration.id, time.perf_counter() - started)
