@@ -10,9 +10,8 @@ from tagloop.shells.api.deps import (
     authorize,
     call,
     get_workspace,
-    image_parts,
-    json_body,
-    json_object,
+    image_at_url,
+    prediction_image,
 )
 from tagloop.workspace import predictions
 
@@ -39,14 +38,12 @@ async def _classify(
 
 async def _image(request: Request) -> bytes:
     await authorize(request, "prediction")
-    limit = get_workspace(request).settings.max_prediction_image_bytes
-    return (await image_parts(request, limit=limit, max_parts=1))[0].data
+    return await prediction_image(request)
 
 
 async def _url(request: Request) -> bytes:
     await authorize(request, "prediction")
-    body = json_object(await json_body(request, 64 * 1024))
-    return await call(predictions.read_url, get_workspace(request), str(body.get("url") or ""))
+    return await image_at_url(request)
 
 
 @router.post(C + "/image")

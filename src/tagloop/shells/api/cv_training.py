@@ -20,12 +20,14 @@ from tagloop.shells.api.deps import (
     call,
     csv_ids,
     get_workspace,
+    image_at_url,
     image_parts,
     json_body,
     json_object,
     parse_bool,
     parse_float,
     parse_int,
+    prediction_image,
 )
 from tagloop.store.records import ImageQuery
 from tagloop.workspace import filters, images, predictions, projects, training
@@ -701,17 +703,13 @@ async def _quick_test(request: Request, project_id: str, data: bytes) -> JSONRes
 @router.post(P + "/quicktest/image")
 async def quick_test_image(request: Request, project_id: str) -> JSONResponse:
     await authorize(request, "training")
-    limit = get_workspace(request).settings.max_prediction_image_bytes
-    parts = await image_parts(request, limit=limit, max_parts=1)
-    return await _quick_test(request, project_id, parts[0].data)
+    return await _quick_test(request, project_id, await prediction_image(request))
 
 
 @router.post(P + "/quicktest/url")
 async def quick_test_image_url(request: Request, project_id: str) -> JSONResponse:
     await authorize(request, "training")
-    body = json_object(await json_body(request, JSON_LIMIT))
-    data = await call(predictions.read_url, get_workspace(request), str(body.get("url") or ""))
-    return await _quick_test(request, project_id, data)
+    return await _quick_test(request, project_id, await image_at_url(request))
 
 
 @router.post(P + "/predictions/query")

@@ -12,8 +12,10 @@ from starlette.concurrency import run_in_threadpool
 from tagloop.errors import ImageTooLarge, RequestInvalid
 from tagloop.shells.api.multipart import Part, parse_multipart
 from tagloop.workspace.context import Access, Workspace
+from tagloop.workspace.predictions import read_url as fetch_prediction_url
 
 T = TypeVar("T")
+URL_BODY_LIMIT = 64 * 1024
 
 KEY_HEADERS = {
     "training": ("training-key", "ocp-apim-subscription-key"),
@@ -87,6 +89,18 @@ async def image_parts(request: Request, *, limit: int, max_parts: int) -> list[P
     if not body:
         raise RequestInvalid("The request has no image; send it as multipart imageData.")
     return [Part(name="imageData", filename=None, content_type=content_type or None, data=body)]
+
+
+async def prediction_image(request: Request) -> bytes:
+    """The one image of a prediction or quick-test request (prediction byte limit)."""
+    limit = get_workspace(request).settings.max_prediction_image_bytes
+    return (await image_parts(request, limit=limit, max_parts=1))[0].data
+
+
+async def image_at_url(request: Request) -> bytes:
+    """Fetch the image named by a ``{"url": ...}`` body, with the service's URL rules."""
+    body = json_object(await json_body(request, URL_BODY_LIMIT))
+    return await call(fetch_prediction_url, get_workspace(request), str(body.get("url") or ""))
 
 
 def csv_ids(value: str | None, what: str, *, required: bool = False, limit: int = 256) -> list[str]:

@@ -11,19 +11,11 @@ from fastapi.responses import Response
 
 from tagloop.shells.api.deps import authorize, call, get_workspace
 from tagloop.workspace import images, predictions, projects, training
+from tagloop.workspace.context import Workspace
 
 router = APIRouter(tags=["media"])
 P = "/projects/{project_id}"
 CACHE = {"Cache-Control": "private, max-age=86400, immutable"}
-_MEDIA = {
-    "JPEG": "image/jpeg",
-    "PNG": "image/png",
-    "GIF": "image/gif",
-    "BMP": "image/bmp",
-    "WEBP": "image/webp",
-    "TIFF": "image/tiff",
-    "MPO": "image/jpeg",
-}
 
 
 def _sniff(data: bytes) -> str:
@@ -36,6 +28,15 @@ def _sniff(data: bytes) -> str:
     if data[:3] == b"GIF":
         return "image/gif"
     return "application/octet-stream"
+
+
+async def _blob_response(ws: Workspace, sha: str) -> Response:
+    data = await call(ws.blobs.read, sha)
+    return Response(data, media_type=_sniff(data), headers=CACHE)
+
+
+async def _thumbnail_response(ws: Workspace, sha: str) -> Response:
+    return Response(await call(images.thumbnail, ws, sha), media_type="image/jpeg", headers=CACHE)
 
 
 @router.get(P + "/keys")
@@ -52,8 +53,7 @@ async def image_file(request: Request, project_id: str, image_id: str) -> Respon
     access = await authorize(request, "prediction")
     ws = get_workspace(request)
     sha = await call(images.image_sha, ws, access, project_id, image_id)
-    data = await call(ws.blobs.read, sha)
-    return Response(data, media_type=_sniff(data), headers=CACHE)
+    return await _blob_response(ws, sha)
 
 
 @router.get(P + "/images/{image_id}/thumbnail", response_class=Response)
@@ -62,7 +62,7 @@ async def image_thumbnail(request: Request, project_id: str, image_id: str) -> R
     access = await authorize(request, "prediction")
     ws = get_workspace(request)
     sha = await call(images.image_sha, ws, access, project_id, image_id)
-    return Response(await call(images.thumbnail, ws, sha), media_type="image/jpeg", headers=CACHE)
+    return await _thumbnail_response(ws, sha)
 
 
 @router.get(P + "/predictions/{prediction_id}/file", response_class=Response)
@@ -70,8 +70,7 @@ async def prediction_file(request: Request, project_id: str, prediction_id: str)
     access = await authorize(request, "training")
     ws = get_workspace(request)
     sha = await call(predictions.prediction_sha, ws, access, project_id, prediction_id)
-    data = await call(ws.blobs.read, sha)
-    return Response(data, media_type=_sniff(data), headers=CACHE)
+    return await _blob_response(ws, sha)
 
 
 @router.get(P + "/predictions/{prediction_id}/thumbnail", response_class=Response)
@@ -79,7 +78,7 @@ async def prediction_thumbnail(request: Request, project_id: str, prediction_id:
     access = await authorize(request, "training")
     ws = get_workspace(request)
     sha = await call(predictions.prediction_sha, ws, access, project_id, prediction_id)
-    return Response(await call(images.thumbnail, ws, sha), media_type="image/jpeg", headers=CACHE)
+    return await _thumbnail_response(ws, sha)
 
 
 @router.get(P + "/iterations/{iteration_id}/export", response_class=Response)

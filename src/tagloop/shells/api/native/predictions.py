@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from fastapi import Query, Request
 
-from tagloop.shells.api.deps import call, get_workspace, image_parts
+from tagloop.shells.api.deps import call, get_workspace, prediction_image
 from tagloop.shells.api.native.formats import Links, probabilities_out, upload_out
 from tagloop.shells.api.native.wire import KeyAccess, P, image_upload_body, native_router
 from tagloop.shells.api.schemas import (
@@ -38,11 +38,6 @@ def _answer_out(answer: Answer) -> PredictionOut:
     )
 
 
-async def _one_image(request: Request) -> bytes:
-    limit = get_workspace(request).settings.max_prediction_image_bytes
-    return (await image_parts(request, limit=limit, max_parts=1))[0].data
-
-
 @predict_router.post(P + "/predict/{published_name}", openapi_extra=image_upload_body(many=False))
 async def predict(
     access: KeyAccess, request: Request, project_id: str, published_name: str, store: bool = True
@@ -51,7 +46,7 @@ async def predict(
 
     With ``store``, the image and answer are kept for review (GET .../predictions).
     """
-    data = await _one_image(request)
+    data = await prediction_image(request)
     answer = await call(
         predictions.classify,
         get_workspace(request),
@@ -73,7 +68,7 @@ async def quick_test(
     store: bool = False,
 ) -> PredictionOut:
     """Classify one image (multipart) with any trained iteration, published or not."""
-    data = await _one_image(request)
+    data = await prediction_image(request)
     answer = await call(
         predictions.quick_test,
         get_workspace(request),
