@@ -77,8 +77,12 @@ class OnnxPredictor:
 
     def decode(self, data: bytes) -> np.ndarray:
         """Image bytes → model input with this model's preprocessing; raises ImageUnreadable."""
-        pixels, _ = decode_for_model(data, self.preprocess, max_pixels=self.max_pixels)
-        return pixels
+        return self.decode_with_size(data)[0]
+
+    def decode_with_size(self, data: bytes) -> tuple[np.ndarray, tuple[int, int]]:
+        """Model input and the image's (width, height) as stored, from one decode."""
+        pixels, decoded = decode_for_model(data, self.preprocess, max_pixels=self.max_pixels)
+        return pixels, (decoded.width, decoded.height)
 
     def proba_files(
         self,

@@ -13,8 +13,7 @@ from uuid import uuid4
 
 import numpy as np
 
-from tagloop.errors import Conflict, ImageTooLarge, ImageUnreadable, NotFound, RequestInvalid
-from tagloop.ingest.decode import open_image
+from tagloop.errors import ImageTooLarge, ImageUnreadable, NotFound, RequestInvalid
 from tagloop.ingest.fetch import fetch_image_url
 from tagloop.review.select import rank_for_review, uncertainty
 from tagloop.store.queries import images as image_queries
@@ -24,7 +23,7 @@ from tagloop.store.queries import projects as project_queries
 from tagloop.store.records import ImageQuery, ImageRecord, IterationRecord, PredictionRecord
 from tagloop.workspace.context import Access, Workspace
 from tagloop.workspace.projects import collect_blobs
-from tagloop.workspace.training import get_iteration, latest_completed
+from tagloop.workspace.training import get_iteration, latest_completed, trained_iteration
 
 logger = logging.getLogger(__name__)
 
@@ -171,9 +170,7 @@ def suggest_images(
 
     With ``tag_ids``, only images whose probability for one of them is at least ``threshold``.
     """
-    iteration = get_iteration(ws, access, project_id, iteration_id)
-    if not iteration.is_completed:
-        raise Conflict("iteration_not_trained", f"Iteration {iteration_id} is not trained.")
+    iteration = trained_iteration(ws, access, project_id, iteration_id)
     with ws.session() as session:
         untagged = image_queries.list_images(
             session,
@@ -241,13 +238,12 @@ def _predict(
     if len(data) > limit:
         raise ImageTooLarge(f"The image is {len(data):,} bytes; the limit is {limit:,} bytes.")
     predictor = ws.predictor(iteration)
-    pixels = predictor.decode(data)  # raises ImageUnreadable
+    pixels, (width, height) = predictor.decode_with_size(data)  # raises ImageUnreadable
     proba, features = predictor.predict_with_features(pixels[None])
     results = _results(iteration, proba[0])
     score = float(uncertainty(proba, multilabel=predictor.is_multilabel)[0])
     if not store:
         return Answer(str(uuid4()), iteration.project_id, iteration.id, _utcnow(), results)
-    info = open_image(data, max_pixels=ws.settings.max_image_pixels, draft_size=256)
     sha = ws.blobs.put(data)
     with ws.session() as session:
         record = queries.add_prediction(
@@ -256,8 +252,8 @@ def _predict(
             iteration_id=iteration.id,
             domain_id=iteration.domain_id,
             sha256=sha,
-            width=info.width,
-            height=info.height,
+            width=width,
+            height=height,
             application=application,
             results=results,
             uncertainty=score,

@@ -110,8 +110,8 @@ def _count_contents(session: Session, project_id: str) -> ProjectCounts:
         n_tagged=image_queries.count_images(
             session, project_id=project_id, query=ImageQuery(tagging="Tagged", take=None)
         ),
-        n_tags=len(queries.list_tags(session, project_id=project_id)),
-        n_iterations=len(iteration_queries.list_iterations(session, project_id=project_id)),
+        n_tags=queries.count_tags(session, project_id=project_id),
+        n_iterations=iteration_queries.count_iterations(session, project_id=project_id),
     )
 
 

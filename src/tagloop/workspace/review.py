@@ -9,14 +9,14 @@ from typing import Any
 
 import numpy as np
 
-from tagloop.errors import Conflict, RequestInvalid
+from tagloop.errors import RequestInvalid
 from tagloop.review.select import rank_for_review, uncertainty
 from tagloop.store.queries import images as image_queries
 from tagloop.store.queries import predictions as prediction_queries
 from tagloop.store.records import ImageQuery, IterationRecord
 from tagloop.workspace.context import Access, Workspace
 from tagloop.workspace.predictions import MAX_SCORED_UNTAGGED, score_contents, tag_results
-from tagloop.workspace.training import get_iteration, latest_completed
+from tagloop.workspace.training import trained_iteration
 
 logger = logging.getLogger(__name__)
 
@@ -61,12 +61,7 @@ def review_queue(
     """
     if not 0 <= take <= MAX_REVIEW_TAKE:
         raise RequestInvalid(f"take must be between 0 and {MAX_REVIEW_TAKE}.")
-    if iteration_id:
-        iteration = get_iteration(ws, access, project_id, iteration_id)
-    else:
-        iteration = latest_completed(ws, access, project_id)
-    if not iteration.is_completed:
-        raise Conflict("iteration_not_trained", f"Iteration {iteration.id} is not trained.")
+    iteration = trained_iteration(ws, access, project_id, iteration_id)
     with ws.session() as session:
         untagged = image_queries.list_images(
             session,

@@ -281,25 +281,35 @@ def image_results(
     return out
 
 
-def model_files(
-    ws: Workspace, access: Access, project_id: str, iteration_id: str
-) -> tuple[Path, dict[str, Any]]:
-    """The ONNX file and model description of a completed iteration (the export package)."""
-    iteration = get_iteration(ws, access, project_id, iteration_id)
-    if not iteration.is_completed or iteration.model_sha is None or iteration.model_meta is None:
-        raise Conflict("iteration_not_trained", f"Iteration {iteration_id} is not trained.")
-    return ws.blobs.path(iteration.model_sha), dict(iteration.model_meta)
-
-
-def _oof(
-    ws: Workspace, access: Access, project_id: str, iteration_id: str
-) -> tuple[IterationRecord, np.ndarray, np.ndarray, list[SnapshotImage]]:
+def trained_iteration(
+    ws: Workspace, access: Access, project_id: str, iteration_id: str | None
+) -> IterationRecord:
+    """A completed iteration: the one asked for (refused while not trained) or the latest."""
+    if not iteration_id:
+        return latest_completed(ws, access, project_id)
     iteration = get_iteration(ws, access, project_id, iteration_id)
     if not iteration.is_completed:
         raise Conflict(
             "iteration_not_trained",
             f"Iteration {iteration_id} is not trained ({iteration.status}).",
         )
+    return iteration
+
+
+def model_files(
+    ws: Workspace, access: Access, project_id: str, iteration_id: str
+) -> tuple[Path, dict[str, Any]]:
+    """The ONNX file and model description of a completed iteration (the export package)."""
+    iteration = trained_iteration(ws, access, project_id, iteration_id)
+    if iteration.model_sha is None or iteration.model_meta is None:
+        raise Conflict("iteration_not_trained", f"Iteration {iteration_id} has no model.")
+    return ws.blobs.path(iteration.model_sha), dict(iteration.model_meta)
+
+
+def _oof(
+    ws: Workspace, access: Access, project_id: str, iteration_id: str
+) -> tuple[IterationRecord, np.ndarray, np.ndarray, list[SnapshotImage]]:
+    iteration = trained_iteration(ws, access, project_id, iteration_id)
     with ws.session() as session:
         snaps = [
             s for s in queries.snapshot(session, iteration_id=iteration_id) if s.proba is not None

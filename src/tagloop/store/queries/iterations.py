@@ -304,3 +304,12 @@ def snapshot_sha(session: Session, *, project_id: str, image_id: str) -> str | N
         .where(IterationRow.project_id == project_id, IterationImageRow.image_id == image_id)
         .limit(1)
     )
+
+
+def count_iterations(session: Session, *, project_id: str) -> int:
+    return (
+        session.scalar(
+            select(func.count(IterationRow.id)).where(IterationRow.project_id == project_id)
+        )
+        or 0
+    )

@@ -193,3 +193,7 @@ def _tag(row: TagRow, image_count: int) -> TagRecord:
         created=row.created,
         image_count=image_count,
     )
+
+
+def count_tags(session: Session, *, project_id: str) -> int:
+    return session.scalar(select(func.count(TagRow.id)).where(TagRow.project_id == project_id)) or 0
