@@ -258,14 +258,13 @@ def image_results(
     only_wrong: bool = False,
 ) -> list[ImageResult]:
     """Each training image of the iteration with its out-of-fold prediction, oldest first."""
-    iteration, _, proba, snaps = _oof(ws, access, project_id, iteration_id)
+    iteration, snaps = trained_images(ws, access, project_id, iteration_id, tag_ids=tag_ids)
     ids = [str(t["id"]) for t in iteration.tags]
     multilabel = iteration.classification_type == "Multilabel"
     threshold = float((iteration.model_meta or {}).get("threshold") or 0.5)
     out = []
-    for snap, row in zip(snaps, proba, strict=True):
-        if tag_ids and not set(tag_ids) & set(snap.tag_ids):
-            continue
+    for snap in snaps:
+        row = np.asarray(snap.proba, dtype=np.float64)
         order = np.argsort(-row, kind="stable")
         predicted = (
             tuple(ids[j] for j in order if row[j] >= threshold) if multilabel else (ids[order[0]],)
@@ -306,14 +305,30 @@ def model_files(
     return ws.blobs.path(iteration.model_sha), dict(iteration.model_meta)
 
 
+def trained_images(
+    ws: Workspace,
+    access: Access,
+    project_id: str,
+    iteration_id: str,
+    *,
+    tag_ids: Sequence[str] = (),
+) -> tuple[IterationRecord, list[SnapshotImage]]:
+    """The images a completed iteration trained on (each with its out-of-fold prediction),
+    oldest first; with ``tag_ids``, those that had any of these tags.
+    """
+    iteration = trained_iteration(ws, access, project_id, iteration_id)
+    with ws.session() as session:
+        snaps = queries.snapshot(session, iteration_id=iteration_id)
+    wanted = set(tag_ids)
+    return iteration, [
+        s for s in snaps if s.proba is not None and (not wanted or wanted & set(s.tag_ids))
+    ]
+
+
 def _oof(
     ws: Workspace, access: Access, project_id: str, iteration_id: str
 ) -> tuple[IterationRecord, np.ndarray, np.ndarray, list[SnapshotImage]]:
-    iteration = trained_iteration(ws, access, project_id, iteration_id)
-    with ws.session() as session:
-        snaps = [
-            s for s in queries.snapshot(session, iteration_id=iteration_id) if s.proba is not None
-        ]
+    iteration, snaps = trained_images(ws, access, project_id, iteration_id)
     ids = [str(t["id"]) for t in iteration.tags]
     Y = np.array([[t in s.tag_ids for t in ids] for s in snaps], dtype=bool).reshape(-1, len(ids))  # noqa: N806
     proba = np.array([s.proba for s in snaps], dtype=np.float64).reshape(-1, len(ids))

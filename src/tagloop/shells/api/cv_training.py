@@ -29,8 +29,9 @@ from tagloop.shells.api.deps import (
     parse_int,
     prediction_image,
 )
-from tagloop.store.records import ImageQuery
+from tagloop.store.records import ImageQuery, SnapshotImage
 from tagloop.workspace import filters, images, predictions, projects, training
+from tagloop.workspace.context import Access, Workspace
 from tagloop.workspace.domains import get_domain, list_domains
 from tagloop.workspace.images import Upload
 from tagloop.workspace.predictions import PredictionQuery
@@ -308,28 +309,29 @@ async def _list_images(request: Request, project_id: str, tagging: str) -> JSONR
     query = _image_query(request, tagging)
     iteration_id = request.query_params.get("iterationId")
     if iteration_id:
-        return _ok(await call(_snapshot_images, request, access, project_id, iteration_id, query))
+        snaps, names = await call(_snapshot_images, ws, access, project_id, iteration_id, query)
+        end = None if query.take is None else query.skip + query.take
+        links = _links(request)
+        return _ok(
+            [out.snapshot_image_out(project_id, s, names, links) for s in snaps[query.skip : end]]
+        )
     found = await call(images.list_images, ws, access, project_id, query)
     return _ok([out.image_out(i, _links(request)) for i in found])
 
 
 def _snapshot_images(
-    request: Request, access: Any, project_id: str, iteration_id: str, query: ImageQuery
-) -> list[dict[str, Any]]:
-    """Images as an iteration trained on them (spec: image lists with ``iterationId``)."""
-    ws = get_workspace(request)
-    results = training.image_results(ws, access, project_id, iteration_id, tag_ids=query.tag_ids)
-    snaps = [r.image for r in results]
+    ws: Workspace, access: Access, project_id: str, iteration_id: str, query: ImageQuery
+) -> tuple[list[SnapshotImage], dict[str, str]]:
+    """Images as an iteration trained on them (spec: image lists with ``iterationId``), in the
+    query's order, and the iteration's tag names. Every trained image was tagged.
+    """
+    iteration, snaps = training.trained_images(
+        ws, access, project_id, iteration_id, tag_ids=query.tag_ids
+    )
     if query.tagging == "Untagged":
         snaps = []
     snaps.sort(key=lambda s: s.created, reverse=query.newest_first)
-    iteration = training.get_iteration(ws, access, project_id, iteration_id)
-    names = {str(t["id"]): str(t["name"]) for t in iteration.tags}
-    end = None if query.take is None else query.skip + query.take
-    return [
-        out.snapshot_image_out(project_id, s, names, _links(request))
-        for s in snaps[query.skip : end]
-    ]
+    return snaps, {str(t["id"]): str(t["name"]) for t in iteration.tags}
 
 
 @router.get(P + "/images")
@@ -351,10 +353,11 @@ async def _count_images(request: Request, project_id: str, tagging: str) -> JSON
     access = await authorize(request, "training")
     query = _image_query(request, tagging, paged=False)
     iteration_id = request.query_params.get("iterationId")
+    ws = get_workspace(request)
     if iteration_id:
-        found = await call(_snapshot_images, request, access, project_id, iteration_id, query)
-        return _ok(len(found))
-    return _ok(await call(images.count_images, get_workspace(request), access, project_id, query))
+        snaps, _ = await call(_snapshot_images, ws, access, project_id, iteration_id, query)
+        return _ok(len(snaps))
+    return _ok(await call(images.count_images, ws, access, project_id, query))
 
 
 @router.get(P + "/images/count")
