@@ -43,6 +43,7 @@ import httpx
 import numpy as np
 from PIL import Image, ImageOps
 
+from report import relative, show, title
 from tagloop import __version__
 from tagloop.embed.backbones import DEFAULT_BACKBONE
 
@@ -74,7 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     results: dict[str, Any] = {"environment": _environment(args.quick)}
 
     with tempfile.TemporaryDirectory(prefix="tagloop-http-bench-") as tmp:
-        _title("server")
+        title("server")
         server = Server.start(Path(tmp), args.port or _free_port())
         try:
             results["setup"] = _setup(server)
@@ -88,20 +89,20 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "body_bytes": len(body),
             }
 
-            _title(f"sequential, one keep-alive client ({n_sequential} calls after 10 warm-up)")
+            title(f"sequential, one keep-alive client ({n_sequential} calls after 10 warm-up)")
             sequential = _sequential(server, url + "/nostore", body, n_sequential, warm_up=10)
             results["sequential_nostore"] = sequential
             _show_latency("nostore", sequential)
 
             results["concurrent_nostore"] = {}
             for clients in (8, 16):
-                _title(f"{clients} concurrent clients, {duration:.0f} s")
+                title(f"{clients} concurrent clients, {duration:.0f} s")
                 run = _concurrent(server, url + "/nostore", body, clients, duration)
                 results["concurrent_nostore"][str(clients)] = run
-                _show("throughput", f"{run['requests_per_second']:.1f} requests/s")
+                _row("throughput", f"{run['requests_per_second']:.1f} requests/s")
                 _show_latency("latency", run)
 
-            _title(f"stored route /image, sequential ({n_stored} calls after 3 warm-up)")
+            title(f"stored route /image, sequential ({n_stored} calls after 3 warm-up)")
             stored = _sequential(server, url, body, n_stored, warm_up=3)
             results["sequential_stored"] = stored
             _show_latency("stored", stored)
@@ -114,7 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     _summary(results)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"\nwrote {_relative(args.out)}")
+    print(f"\nwrote {relative(args.out)}")
     return 0
 
 
@@ -159,7 +160,7 @@ class Server:
         server = cls(process, f"http://127.0.0.1:{port}", log_path, training_key, prediction_key)
         server._wait_healthy(timeout=120.0)
         server.start_seconds = time.perf_counter() - started
-        _show("`tagloop serve` healthy after", f"{server.start_seconds:.1f} s ({server.endpoint})")
+        _row("`tagloop serve` healthy after", f"{server.start_seconds:.1f} s ({server.endpoint})")
         return server
 
     def _wait_healthy(self, timeout: float) -> None:
@@ -217,7 +218,7 @@ def _free_port() -> int:
 
 def _setup(server: Server) -> dict[str, Any]:
     images, held_out, source = _training_images()
-    _title(f"project: {len(LABELS)} tags x {N_PER_LABEL} images ({source})")
+    title(f"project: {len(LABELS)} tags x {N_PER_LABEL} images ({source})")
     out: dict[str, Any] = {"server_start_seconds": server.start_seconds, "images_from": source}
     with server.client("training") as api:
         response = _ok(api.post(f"{T}/projects", params={"name": "http-bench"}, headers=JSON_TYPE))
@@ -249,7 +250,7 @@ def _setup(server: Server) -> dict[str, Any]:
         if not summary["isBatchSuccessful"]:
             raise SystemExit(f"upload failed: {[i['status'] for i in summary['images']]}")
         out["upload_seconds"] = time.perf_counter() - started
-        _show(f"upload {len(entries)} images (images/files)", f"{out['upload_seconds']:.2f} s")
+        _row(f"upload {len(entries)} images (images/files)", f"{out['upload_seconds']:.2f} s")
 
         started = time.perf_counter()
         iteration = _ok(api.post(f"{T}/projects/{pid}/train", headers=JSON_TYPE)).json()
@@ -261,7 +262,7 @@ def _setup(server: Server) -> dict[str, Any]:
         if iteration["status"] != "Completed":
             raise SystemExit(f"training ended {iteration['status']}: {iteration}")
         out["train_seconds"] = time.perf_counter() - started
-        _show("train (Training -> Completed)", f"{out['train_seconds']:.1f} s")
+        _row("train (Training -> Completed)", f"{out['train_seconds']:.1f} s")
         _ok(
             api.post(
                 f"{T}/projects/{pid}/iterations/{iteration['id']}/publish",
@@ -279,7 +280,7 @@ def _training_images() -> tuple[dict[str, list[bytes]], bytes, str]:
         images = {label: [p.read_bytes() for p in files[label][:N_PER_LABEL]] for label in LABELS}
         with Image.open(files[LABELS[0]][N_PER_LABEL]) as photo:
             held_out = ImageOps.fit(photo.convert("RGB"), IMAGE_SIZE, Image.Resampling.LANCZOS)
-        return images, _jpeg(held_out), f"real photos from {_relative(PHOTOS)}"
+        return images, _jpeg(held_out), f"real photos from {relative(PHOTOS)}"
     rng = np.random.default_rng(0)
     colours = {"blazer": (40, 40, 60), "polo": (200, 60, 60), "body": (220, 220, 200)}
 
@@ -412,7 +413,7 @@ def _percentiles(latencies: list[float]) -> dict[str, float]:
 
 
 def _summary(results: dict[str, Any]) -> None:
-    _title("summary (client-side wall time per request, ms)")
+    title("summary (client-side wall time per request, ms)")
     rows = [("sequential /image/nostore", results["sequential_nostore"])]
     rows += [
         (f"{n} clients /image/nostore", run) for n, run in results["concurrent_nostore"].items()
@@ -447,26 +448,15 @@ def _environment(quick: bool) -> dict[str, Any]:
 
 
 def _show_latency(label: str, run: dict[str, Any]) -> None:
-    _show(
+    _row(
         label,
         f"p50 {run['p50_ms']:.1f} ms, p90 {run['p90_ms']:.1f} ms, p99 {run['p99_ms']:.1f} ms "
         f"({run.get('requests', run.get('n'))} calls, {run['requests_per_second']:.1f}/s)",
     )
 
 
-def _title(text: str) -> None:
-    print(f"\n== {text}", flush=True)
-
-
-def _show(label: str, value: str) -> None:
-    print(f"  {label + ':':<44} {value}", flush=True)
-
-
-def _relative(path: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(REPO))
-    except ValueError:
-        return str(path)
+def _row(label: str, value: str) -> None:
+    show(label, value, width=44)
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from make_dataset import make_dataset
+from report import relative, show, title
 from tagloop import __version__
 from tagloop.config import Settings, load_settings
 from tagloop.embed.backbones import DEFAULT_BACKBONE, create_backbone
@@ -53,7 +54,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     repeats = 3 if args.quick else 5
     results: dict[str, Any] = {"environment": _environment(args, n_images)}
 
-    _title(f"dataset: {n_images} images, seed {args.seed}")
+    title(f"dataset: {n_images} images, seed {args.seed}")
     started = time.perf_counter()
     data = make_dataset(BENCH_DIR / f"data-n{n_images}-s{args.seed}", n_images, args.seed)
     train_dir, test_dir = data / "train", data / "test"
@@ -64,8 +65,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "n_test": len(test_files),
         "seconds_to_build_or_reuse": time.perf_counter() - started,
     }
-    _show("train / test images", f"{len(train_files)} / {len(test_files)}")
-    _show("build (0 if reused)", f"{results['dataset']['seconds_to_build_or_reuse']:.1f} s")
+    show("train / test images", f"{len(train_files)} / {len(test_files)}")
+    show("build (0 if reused)", f"{results['dataset']['seconds_to_build_or_reuse']:.1f} s")
 
     with tempfile.TemporaryDirectory(prefix="tagloop-bench-") as tmp:
         cache_dir = Path(tmp) / "cache"
@@ -73,10 +74,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         threads = settings.resolved_threads()
         results["environment"]["threads"] = threads
 
-        _title(f"backbone {args.backbone} ({threads} threads)")
+        title(f"backbone {args.backbone} ({threads} threads)")
         results["backbone"] = _bench_backbone(args.backbone, cache_dir, threads, repeats)
 
-        _title("embedding (embed_items: read, hash, decode, embed, cache; fresh cache)")
+        title("embedding (embed_items: read, hash, decode, embed, cache; fresh cache)")
         n_embed = min(len(train_files), 200 if args.quick else 500)
         results["embed_items"] = _bench_embed_items(
             _spread(train_files, n_embed), args.backbone, cache_dir, threads, settings
@@ -85,18 +86,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         project = Project(settings)
         model_dir = Path(tmp) / "model"
         spec = TrainSpec(backbone=args.backbone)
-        _title("train, cold (empty embedding cache; backbone already exported)")
+        title("train, cold (empty embedding cache; backbone already exported)")
         print("  (accuracy here is not meaningful: copies of photos from a messy catch-all set)")
         results["train_cold"] = _bench_train(project, train_dir, test_dir, model_dir, spec)
-        _title("train, warm (same call again)")
+        title("train, warm (same call again)")
         results["train_warm"] = _bench_train(project, train_dir, test_dir, model_dir, spec)
 
-        _title("predict (packaged model)")
+        title("predict (packaged model)")
         results["predict"] = _bench_predict(project, model_dir, test_files, cache_dir, args.quick)
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"\nwrote {_relative(args.out)}")
+    print(f"\nwrote {relative(args.out)}")
     return 0
 
 
@@ -115,9 +116,9 @@ def _bench_backbone(name: str, cache_dir: Path, threads: int, repeats: int) -> d
         "raw_batch_seconds_median": float(np.median(times)),
         "raw_images_per_second": 32 / float(np.median(times)),
     }
-    _show("first use (ONNX export + check + load)", f"{first:.1f} s")
-    _show("load when already exported", f"{again:.2f} s")
-    _show(
+    show("first use (ONNX export + check + load)", f"{first:.1f} s")
+    show("load when already exported", f"{again:.2f} s")
+    show(
         f"raw embed, batch of 32 x {size}px",
         f"{out['raw_images_per_second']:.1f} img/s "
         f"({out['raw_batch_seconds_median'] * 1000:.0f} ms per batch, median of {repeats})",
@@ -150,7 +151,7 @@ def _bench_embed_items(
         "seconds": seconds,
         "images_per_second": embedded.n_computed / seconds,
     }
-    _show(f"{len(files)} images", f"{seconds:.1f} s, {out['images_per_second']:.1f} img/s")
+    show(f"{len(files)} images", f"{seconds:.1f} s, {out['images_per_second']:.1f} img/s")
     return out
 
 
@@ -168,14 +169,14 @@ def _bench_train(
         "cv": _scores(result.evaluation),
         "test": _scores(result.test) if result.test else None,
     }
-    _show(
+    show(
         "wall time",
         f"{seconds:.1f} s ({result.n_images} images, "
         f"{result.n_embedded} embedded this run, rest from cache)",
     )
-    _show("cross-validation accuracy / macro-F1", _pair(result.evaluation))
+    show("cross-validation accuracy / macro-F1", _pair(result.evaluation))
     if result.test:
-        _show(
+        show(
             f"held-out test ({result.test.n_images} images) accuracy / macro-F1", _pair(result.test)
         )
     return out
@@ -185,22 +186,20 @@ def _bench_predict(
     project: Project, model_dir: Path, files: list[Path], cache_dir: Path, quick: bool
 ) -> dict[str, Any]:
     load_seconds, predictor = _timed(lambda: project.load_predictor(model_dir))
-    _show("load predictor", f"{load_seconds * 1000:.0f} ms")
+    show("load predictor", f"{load_seconds * 1000:.0f} ms")
     n_calls = 20 if quick else 50
     singles = [files[i % len(files)] for i in range(n_calls)]
     for path in singles[:3]:
         predictor.predict_files([path], top_k=3)  # warm-up
     latencies = [_timed(lambda p=p: predictor.predict_files([p], top_k=3))[0] for p in singles]
     p50, p95 = (float(np.percentile(latencies, q)) * 1000 for q in (50, 95))
-    _show(
-        f"one image, predict_files (warm, {n_calls} calls)", f"p50 {p50:.1f} ms, p95 {p95:.1f} ms"
-    )
+    show(f"one image, predict_files (warm, {n_calls} calls)", f"p50 {p50:.1f} ms, p95 {p95:.1f} ms")
 
     batch = [files[i % len(files)] for i in range(64)]
     predictor.predict_files(batch, top_k=3)  # warm-up
     batch_times = [_timed(lambda: predictor.predict_files(batch, top_k=3))[0] for _ in range(3)]
     batch_seconds = float(np.median(batch_times))
-    _show(
+    show(
         "64 images, predict_files",
         f"{batch_seconds:.2f} s, {64 / batch_seconds:.1f} img/s (median of 3)",
     )
@@ -232,7 +231,7 @@ def _bench_cli(model_dir: Path, image: Path, cache_dir: Path, runs: int) -> dict
             raise SystemExit(f"{' '.join(command)} failed:\n{done.stderr}")
         times.append(seconds)
     out = {"runs": runs, "seconds": times, "seconds_median": float(np.median(times))}
-    _show(
+    show(
         f"CLI `tagloop predict` one image ({runs} runs)",
         f"median {out['seconds_median']:.2f} s (" + ", ".join(f"{t:.2f}" for t in times) + ")",
     )
@@ -279,21 +278,6 @@ def _environment(args: argparse.Namespace, n_images: int) -> dict[str, Any]:
         "quick": args.quick,
         "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-
-
-def _title(text: str) -> None:
-    print(f"\n== {text}", flush=True)
-
-
-def _show(label: str, value: str) -> None:
-    print(f"  {label + ':':<52} {value}", flush=True)
-
-
-def _relative(path: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(REPO))
-    except ValueError:
-        return str(path)
 
 
 if __name__ == "__main__":
