@@ -170,25 +170,18 @@ def suggest_images(
 
     With ``tag_ids``, only images whose probability for one of them is at least ``threshold``.
     """
-    iteration = trained_iteration(ws, access, project_id, iteration_id)
-    with ws.session() as session:
-        untagged = image_queries.list_images(
-            session,
-            project_id=project_id,
-            query=ImageQuery(tagging="Untagged", take=MAX_SCORED_UNTAGGED),
-        )
-    scored = _score_images(ws, iteration, untagged)
+    iteration, scored = _scored_untagged(ws, access, project_id, iteration_id)
     ids = [str(t["id"]) for t in iteration.tags]
+    columns = [ids.index(t) for t in tag_ids if t in ids]
     keep = [
         (img, proba, feats)
-        for img, (proba, feats) in zip(untagged, scored, strict=True)
-        if proba is not None
-        and (not tag_ids or any(proba[ids.index(t)] >= threshold for t in tag_ids if t in ids))
+        for img, proba, feats in scored
+        if not tag_ids or any(proba[j] >= threshold for j in columns)
     ]
     if not keep:
         return []
-    proba = np.stack([p for _, p, _ in keep if p is not None])
-    features = np.stack([f for _, _, f in keep if f is not None])
+    proba = np.stack([p for _, p, _ in keep])
+    features = np.stack([f for _, _, f in keep])
     multilabel = iteration.classification_type == "Multilabel"
     scores = uncertainty(proba, multilabel=multilabel)
     order = rank_for_review(proba, features, multilabel=multilabel)
@@ -212,18 +205,39 @@ def count_suggested(
     threshold: float,
 ) -> dict[str, int]:
     """Per tag: untagged images whose probability for it is at least ``threshold``."""
-    iteration = get_iteration(ws, access, project_id, iteration_id)
-    suggestions = suggest_images(ws, access, project_id, iteration_id)
-    known = {str(t["id"]) for t in iteration.tags}
-    counts = {}
-    for tag_id in tag_ids or sorted(known):
-        counts[tag_id] = sum(
-            1
-            for s in suggestions
-            for p in s.predictions
-            if p["tag_id"] == tag_id and p["probability"] >= threshold
+    iteration, scored = _scored_untagged(ws, access, project_id, iteration_id)
+    ids = [str(t["id"]) for t in iteration.tags]
+    return {
+        tag_id: sum(
+            1 for _, proba, _ in scored if round(float(proba[ids.index(tag_id)]), 6) >= threshold
         )
-    return counts
+        if tag_id in ids
+        else 0
+        for tag_id in tag_ids or sorted(ids)
+    }
+
+
+def _scored_untagged(
+    ws: Workspace, access: Access, project_id: str, iteration_id: str
+) -> tuple[IterationRecord, list[tuple[ImageRecord, np.ndarray, np.ndarray]]]:
+    """The newest untagged images (up to MAX_SCORED_UNTAGGED) with the iteration's
+    probabilities and features; images that cannot be scored are left out.
+    """
+    iteration = trained_iteration(ws, access, project_id, iteration_id)
+    with ws.session() as session:
+        untagged = image_queries.list_images(
+            session,
+            project_id=project_id,
+            query=ImageQuery(tagging="Untagged", take=MAX_SCORED_UNTAGGED),
+        )
+    scored = [
+        (img, proba, feats)
+        for img, (proba, feats) in zip(
+            untagged, _score_images(ws, iteration, untagged), strict=True
+        )
+        if proba is not None and feats is not None
+    ]
+    return iteration, scored
 
 
 def _predict(
