@@ -13,7 +13,7 @@ from uuid import uuid4
 
 import numpy as np
 
-from tagloop.errors import ImageTooLarge, ImageUnreadable, NotFound, RequestInvalid
+from tagloop.errors import ImageTooLarge, ImageUnreadable, NotFound
 from tagloop.ingest.fetch import fetch_image_url
 from tagloop.review.select import rank_for_review, uncertainty
 from tagloop.store.queries import images as image_queries
@@ -374,13 +374,6 @@ def _remember(iteration_id: str, sha: str, proba: np.ndarray, features: np.ndarr
         _SCORES[(iteration_id, sha)] = (np.asarray(proba), np.asarray(features))
         while len(_SCORES) > _N_SCORES:
             _SCORES.popitem(last=False)
-
-
-def check_query(max_count: int | None, skip: int) -> None:
-    if max_count is not None and not 0 <= max_count <= 256:
-        raise RequestInvalid("maxCount must be between 0 and 256.")
-    if skip < 0:
-        raise RequestInvalid("The continuation token is not valid.")
 
 
 def _utcnow() -> datetime:

@@ -20,7 +20,7 @@ from tagloop.config import Settings
 from tagloop.errors import TagloopError
 from tagloop.shells.api import cv_prediction, cv_training, native
 from tagloop.shells.api.errors import custom_vision_error, native_code, native_status
-from tagloop.workspace.context import Workspace, open_workspace
+from tagloop.workspace.context import open_workspace
 from tagloop.workspace.jobs import Worker
 
 logger = logging.getLogger(__name__)
@@ -72,11 +72,6 @@ def create_app(settings: Settings, *, run_worker: bool = True) -> FastAPI:
 
     _install_error_handlers(app)
     return app
-
-
-def workspace_of(app: FastAPI) -> Workspace:
-    ws: Workspace = app.state.workspace
-    return ws
 
 
 def _is_custom_vision(request: Request) -> bool:

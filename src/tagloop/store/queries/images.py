@@ -82,10 +82,6 @@ def count_images(session: Session, *, project_id: str, query: ImageQuery) -> int
     return session.scalar(stmt) or 0
 
 
-def count_all(session: Session, *, project_id: str) -> int:
-    return count_images(session, project_id=project_id, query=ImageQuery(take=None))
-
-
 def training_images(session: Session, *, project_id: str) -> list[ImageRecord]:
     """Every tagged image of the project, oldest first (the workspace a training run uses)."""
     query = ImageQuery(tagging="Tagged", newest_first=False, take=None)

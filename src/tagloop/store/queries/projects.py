@@ -128,11 +128,6 @@ def get_tag(session: Session, *, project_id: str, tag_id: str) -> TagRecord:
     return _tag(row, count)
 
 
-def find_tag_by_name(session: Session, *, project_id: str, name: str) -> TagRecord | None:
-    row = session.scalar(select(TagRow).where(TagRow.project_id == project_id, TagRow.name == name))
-    return None if row is None else _tag(row, 0)
-
-
 def update_tag(
     session: Session,
     *,
