@@ -101,8 +101,9 @@ def threshold_performance(
     threshold: float,
 ) -> tuple[dict[str, float], list[dict[str, float]]]:
     """Custom Vision's iteration performance: a label is predicted when its probability is at
-    least ``threshold``. Returns the overall (micro) precision and recall with the mean average
-    precision, and the same per label (in column order). All in [0, 1], higher is better; a
+    least ``threshold``. Returns the overall (micro) precision, recall and F1 with the macro F1
+    and mean average precision over labels that have images, and per label (in column order)
+    its precision, recall, F1 and average precision. All in [0, 1], higher is better; a
     label without images has average precision 0.
     """
     Y = np.asarray(Y, dtype=bool)
@@ -116,15 +117,20 @@ def threshold_performance(
             {
                 "precision": _r(tp / n_pred if n_pred else 0.0),
                 "recall": _r(tp / n_true if n_true else 0.0),
+                "f1": _r(2 * tp / (n_pred + n_true) if n_pred + n_true else 0.0),
                 "average_precision": _r(ap),
             }
         )
     tp, n_pred, n_true = int((pred & Y).sum()), int(pred.sum()), int(Y.sum())
     has_images = [bool(Y[:, j].any()) for j in range(Y.shape[1])]
-    present = [p["average_precision"] for p, t in zip(per_label, has_images, strict=True) if t]
+    present = [p for p, t in zip(per_label, has_images, strict=True) if t]
     overall = {
         "precision": _r(tp / n_pred if n_pred else 0.0),
         "recall": _r(tp / n_true if n_true else 0.0),
-        "average_precision": _r(float(np.mean(present)) if present else 0.0),
+        "f1": _r(2 * tp / (n_pred + n_true) if n_pred + n_true else 0.0),
+        "macro_f1": _r(float(np.mean([p["f1"] for p in present])) if present else 0.0),
+        "average_precision": _r(
+            float(np.mean([p["average_precision"] for p in present])) if present else 0.0
+        ),
     }
     return overall, per_label

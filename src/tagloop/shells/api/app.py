@@ -1,7 +1,8 @@
-"""``create_app(settings)``: the HTTP service — native API, Custom Vision routes, health.
+"""``create_app(settings)``: the HTTP service — web pages, native API, Custom Vision routes.
 
-Errors are mapped once, here: Custom Vision paths get Custom Vision's flat error bodies, every
-other path the native shape. Unexpected exceptions are logged with their traceback once.
+Errors are mapped once, here: Custom Vision paths get Custom Vision's flat error bodies, pages
+an HTML error page, every other path the native shape. Unexpected exceptions are logged with
+their traceback once.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tagloop import __version__
@@ -20,6 +21,8 @@ from tagloop.config import Settings
 from tagloop.errors import TagloopError
 from tagloop.shells.api import cv_prediction, cv_training, native
 from tagloop.shells.api.errors import custom_vision_error, native_code, native_status
+from tagloop.shells.web.app import install_pages
+from tagloop.shells.web.render import error_page, is_page
 from tagloop.workspace.context import open_workspace
 from tagloop.workspace.jobs import Worker
 
@@ -70,6 +73,7 @@ def create_app(settings: Settings, *, run_worker: bool = True) -> FastAPI:
         """Liveness check; the only route that needs no key."""
         return {"status": "ok", "version": __version__}
 
+    install_pages(app)
     _install_error_handlers(app)
     return app
 
@@ -78,7 +82,9 @@ def _is_custom_vision(request: Request) -> bool:
     return request.url.path.startswith("/customvision/")
 
 
-def _error(request: Request, status: int, cv_code: str, code: str, message: str) -> JSONResponse:
+def _error(request: Request, status: int, cv_code: str, code: str, message: str) -> Response:
+    if is_page(request):
+        return error_page(request, status, message)
     if _is_custom_vision(request):
         return JSONResponse({"code": cv_code, "message": message}, status_code=status)
     body = {"ok": False, "error": message, "code": code, "status": status}
@@ -87,7 +93,7 @@ def _error(request: Request, status: int, cv_code: str, code: str, message: str)
 
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(TagloopError)
-    async def tagloop_error(request: Request, exc: TagloopError) -> JSONResponse:
+    async def tagloop_error(request: Request, exc: TagloopError) -> Response:
         if _is_custom_vision(request):
             status, cv_code = custom_vision_error(exc)
         else:
@@ -95,14 +101,14 @@ def _install_error_handlers(app: FastAPI) -> None:
         return _error(request, status, cv_code, native_code(exc), exc.message)
 
     @app.exception_handler(RequestValidationError)
-    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
         )
         return _error(request, 400, "BadRequest", "request_invalid", problems)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         cv_code = {404: "NotFound", 405: "BadRequestNotSupported"}.get(
             exc.status_code, "BadRequest"
         )
@@ -112,7 +118,7 @@ def _install_error_handlers(app: FastAPI) -> None:
         return _error(request, exc.status_code, cv_code, code, str(exc.detail))
 
     @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+    async def unexpected(request: Request, exc: Exception) -> Response:
         logger.exception("unexpected error on %s %s", request.method, request.url.path)
         return _error(
             request, 500, "ErrorUnknown", "internal_error", "Internal error; see the server log."

@@ -28,11 +28,27 @@ def get_workspace(request: Request) -> Workspace:
     return ws
 
 
+# The web pages keep the key a person entered in this cookie (HttpOnly, SameSite=Strict). The
+# native API accepts it too, so the pages' scripts and <img> tags need no key of their own; a
+# request that changes something must also carry UI_HEADER, which a page on another site cannot
+# add without a CORS preflight that this server never grants (defence against CSRF).
+SESSION_COOKIE = "tagloop_key"
+UI_HEADER = "x-tagloop-ui"
+SAFE_METHODS = frozenset({"GET", "HEAD"})
+
+
 def request_key(request: Request, need: str) -> str | None:
+    """The key a request carries: a key header, else (outside the Custom Vision routes) the
+    session cookie of the web pages."""
     for header in KEY_HEADERS[need]:
         value = request.headers.get(header)
         if value:
             return value.strip()
+    if request.url.path.startswith("/customvision/"):
+        return None
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie and (request.method in SAFE_METHODS or request.headers.get(UI_HEADER) == "1"):
+        return cookie.strip()
     return None
 
 

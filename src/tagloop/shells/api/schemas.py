@@ -229,7 +229,11 @@ class MetricsOut(BaseModel):
 
     precision: float
     recall: float
+    f1: float = Field(description="Harmonic mean of precision and recall at the threshold.")
     average_precision: float
+    macro_f1: float | None = Field(
+        default=None, description="Overall only: the mean F1 of the tags that have images."
+    )
 
 
 class TagPerformanceOut(MetricsOut):

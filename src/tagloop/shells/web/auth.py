@@ -1,0 +1,58 @@
+"""The key form: a person enters a training key once; an HttpOnly cookie carries it after."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import parse_qs
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from tagloop.errors import Unauthorized
+from tagloop.shells.api.deps import SESSION_COOKIE, call, get_workspace, read_body
+from tagloop.shells.web.render import no_store, render, safe_next
+
+router = APIRouter(include_in_schema=False)
+FORM_LIMIT = 4096
+COOKIE_DAYS = 30
+
+
+@router.get("/login")
+async def login_form(request: Request, next: Annotated[str | None, Query()] = None) -> Response:
+    return no_store(render(request, "login.html", next=safe_next(next), error=None))
+
+
+@router.post("/login")
+async def login(request: Request) -> Response:
+    form = parse_qs((await read_body(request, FORM_LIMIT)).decode("utf-8", "replace"))
+    key = (form.get("key") or [""])[0].strip()
+    next_path = safe_next((form.get("next") or ["/"])[0])
+    try:
+        await call(get_workspace(request).authorize, key or None, need="training")
+    except Unauthorized:
+        message = (
+            "That key does not open anything here. Use the training key that `tagloop serve` "
+            "printed (also in keys.json in its data folder), or a project's own training key."
+        )
+        page: HTMLResponse = render(
+            request, "login.html", status_code=401, next=next_path, error=message
+        )
+        return no_store(page)
+    response = RedirectResponse(next_path, status_code=303)
+    response.set_cookie(
+        SESSION_COOKIE,
+        key,
+        max_age=COOKIE_DAYS * 86400,
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+        path="/",
+    )
+    return response
+
+
+@router.post("/logout")
+async def logout(request: Request) -> Response:
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
