@@ -121,7 +121,7 @@ class JobRecord:
     kind: str
     project_id: str
     iteration_id: str | None
-    status: str  # queued | running | done | failed
+    status: str  # queued | running | done | failed | cancelled
     attempts: int
     error: str | None
     progress: Mapping[str, Any] | None

@@ -191,7 +191,8 @@ class JobRow(Base):
     kind: Mapped[str] = mapped_column(String(40))
     project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
     iteration_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
-    status: Mapped[str] = mapped_column(String(20), index=True)  # queued|running|done|failed
+    # queued | running | done | failed | cancelled (by the user; never run or recovered again)
+    status: Mapped[str] = mapped_column(String(20), index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     progress: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)

@@ -1,5 +1,9 @@
 """Durable jobs: a worker thread in the server runs queued training jobs; at start, jobs a
 stopped server left running are queued again (or failed after MAX_ATTEMPTS interruptions).
+
+A cancelled job is marked ``cancelled`` in the database first (so it is never claimed or
+recovered), then the job running it, if any, is told through ``stop_job``; it notices at its
+next progress report (or, from another process, at its next progress write) and unwinds.
 """
 
 from __future__ import annotations
@@ -10,6 +14,8 @@ import shutil
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from tagloop.errors import TagloopError
@@ -21,11 +27,55 @@ from tagloop.store.records import JobRecord
 from tagloop.train.service import TrainSpec
 from tagloop.types import ImageItem
 from tagloop.workspace.context import Workspace
+from tagloop.workspace.projects import collect_blobs
 
 logger = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 2  # a job interrupted twice (the server died both times) is failed, not retried
 GROUP_KEY = "group"  # image metadata key that keeps related images in one cross-validation fold
+
+
+class TrainingCancelled(Exception):
+    """Raised inside a running training job whose job was cancelled (or deleted): unwinds it
+    without a result. The cancel already wrote the final state, so nothing else is written.
+    """
+
+
+class _RunningJobs:
+    """The jobs this process runs now, each with an event set when its cancel is asked for."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._events: dict[str, threading.Event] = {}
+
+    @contextmanager
+    def track(self, job_id: str) -> Iterator[threading.Event]:
+        event = threading.Event()
+        with self._lock:
+            self._events[job_id] = event
+        try:
+            yield event
+        finally:
+            with self._lock:
+                self._events.pop(job_id, None)
+
+    def stop(self, job_id: str) -> bool:
+        with self._lock:
+            event = self._events.get(job_id)
+        if event is not None:
+            event.set()
+        return event is not None
+
+
+_running = _RunningJobs()  # keyed by job id, unique across databases
+
+
+def stop_job(job_id: str) -> bool:
+    """Ask the job, if this process runs it, to stop at its next progress report.
+
+    Call it after marking the job cancelled in the database; returns whether it was running here.
+    """
+    return _running.stop(job_id)
 
 
 def recover_jobs(ws: Workspace) -> None:
@@ -52,7 +102,10 @@ def run_next_job(ws: Workspace) -> bool:
     started = time.perf_counter()
     error: str | None = None
     try:
-        _train(ws, job, started)
+        with _running.track(job.id) as cancelled:
+            _train(ws, job, started, cancelled)
+    except TrainingCancelled:
+        logger.info("training job %s stopped: it was cancelled", job.id)
     except TagloopError as exc:
         error = exc.message
     except Exception as exc:  # a bug: keep the server alive, fail the iteration, log once
@@ -97,7 +150,7 @@ class Worker:
                 self.ws.jobs_changed.wait(self.poll_seconds)
 
 
-def _train(ws: Workspace, job: JobRecord, started: float) -> None:
+def _train(ws: Workspace, job: JobRecord, started: float, cancelled: threading.Event) -> None:
     assert job.iteration_id is not None  # noqa: S101 - train jobs always carry one
     with ws.session() as session:
         iteration = queries.get_iteration(
@@ -132,20 +185,26 @@ def _train(ws: Workspace, job: JobRecord, started: float) -> None:
     last_report = [0.0]
 
     def progress(stage: str, done: int, total: int) -> None:
+        if cancelled.is_set():
+            raise TrainingCancelled
         now = time.perf_counter()
         if now - last_report[0] < 0.5 and done < total:
             return
         last_report[0] = now
         with ws.session() as session:
-            queries.set_job_progress(
+            running = queries.set_job_progress(
                 session, job_id=job.id, progress={"stage": stage, "done": done, "total": total}
             )
+        if not running:  # cancelled by another process, or deleted with its project
+            raise TrainingCancelled
 
     tmp = Path(tempfile.mkdtemp(prefix="train-", dir=ws.settings.data_dir))
     try:
         run = train_and_package(
             ws.settings, items, spec=spec, out_dir=tmp / "model", progress=progress
         )
+        if cancelled.is_set():  # cancelled while packaging, after the last progress report
+            raise TrainingCancelled
         model_sha = ws.blobs.put((run.model_dir / MODEL_FILE).read_bytes())
         meta = json.loads((run.model_dir / META_FILE).read_text())
     finally:
@@ -157,7 +216,7 @@ def _train(ws: Workspace, job: JobRecord, started: float) -> None:
         for item, row in zip(run.train_set.items, run.classifier.oof_proba, strict=True)
     }
     with ws.session() as session:
-        queries.complete_iteration(
+        completed = queries.complete_iteration(
             session,
             iteration_id=iteration.id,
             model_sha=model_sha,
@@ -167,4 +226,8 @@ def _train(ws: Workspace, job: JobRecord, started: float) -> None:
             proba=proba,
         )
         queries.finish_job(session, job_id=job.id)
+    if not completed:  # cancelled or deleted at the last moment: drop the model
+        collect_blobs(ws, {model_sha})
+        logger.info("iteration %s ended while training; its model was dropped", iteration.id)
+        return
     logger.info("iteration %s trained in %.1f s", iteration.id, time.perf_counter() - started)

@@ -1,4 +1,4 @@
-"""Iterations: start training (a durable job), run it, read performance, publish."""
+"""Iterations: start training (a durable job), cancel it, read performance, publish."""
 
 from __future__ import annotations
 
@@ -19,11 +19,14 @@ from tagloop.store.queries import iterations as queries
 from tagloop.store.queries import projects as project_queries
 from tagloop.store.records import IterationRecord, JobRecord, SnapshotImage
 from tagloop.workspace.context import Access, Workspace
+from tagloop.workspace.jobs import stop_job
 from tagloop.workspace.projects import collect_blobs
 
 logger = logging.getLogger(__name__)
 
 MIN_IMAGES_PER_TAG = 5
+# A cancelled iteration ends ``Failed`` (Custom Vision knows no other end state) with this error.
+CANCELLED = "Cancelled by the user."
 
 
 def start_training(
@@ -87,6 +90,32 @@ def start_training(
     logger.info(
         "project %s: queued training of %s (%d images)", project_id, iteration.id, len(images)
     )
+    return iteration
+
+
+def cancel_training(
+    ws: Workspace, access: Access, project_id: str, iteration_id: str
+) -> IterationRecord:
+    """Stop an iteration's training: a queued job never runs, a running one stops at its next
+    progress report and writes nothing. The iteration ends ``Failed`` with error ``CANCELLED``.
+    """
+    access.check(project_id)
+    with ws.session() as session:
+        project_queries.get_project(session, project_id=project_id)
+        queries.get_iteration(session, project_id=project_id, iteration_id=iteration_id)
+        if not queries.fail_iteration(session, iteration_id=iteration_id, error=CANCELLED):
+            status = queries.get_iteration(
+                session, project_id=project_id, iteration_id=iteration_id
+            ).status
+            raise Conflict(
+                "iteration_not_training",
+                f"Iteration {iteration_id} is not training ({status}); there is nothing to cancel.",
+            )
+        job = queries.cancel_job(session, iteration_id=iteration_id, error=CANCELLED)
+        iteration = queries.get_iteration(session, project_id=project_id, iteration_id=iteration_id)
+    if job is not None:
+        stop_job(job.id)  # after the commit: the cancel is durable before the job unwinds
+    logger.info("project %s: cancelled the training of %s", project_id, iteration_id)
     return iteration
 
 

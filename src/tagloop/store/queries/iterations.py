@@ -12,6 +12,8 @@ from tagloop.errors import NotFound
 from tagloop.store.records import IterationRecord, JobRecord, SnapshotImage
 from tagloop.store.tables import IterationImageRow, IterationRow, JobRow, utcnow
 
+OPEN_JOB_STATES = ("queued", "running")
+
 
 def create_iteration(
     session: Session,
@@ -113,28 +115,47 @@ def complete_iteration(
     tags: Sequence[Mapping[str, Any]],
     training_seconds: float,
     proba: Mapping[str, Sequence[float]],
-) -> None:
-    """Record a finished training run in one transaction: model, numbers, per-image results."""
-    row = session.get(IterationRow, iteration_id)
-    if row is None:  # deleted while training; the job's result has nowhere to go
-        return
+) -> bool:
+    """Record a finished training run in one transaction: model, numbers, per-image results.
+
+    Returns False, writing nothing, when the iteration is no longer training (cancelled or
+    deleted meanwhile): the run's result has nowhere to go.
+    """
     now = utcnow()
-    row.status, row.error = "Completed", None
-    row.model_sha, row.model_meta = model_sha, dict(model_meta)
-    row.tags = [dict(t) for t in tags]
-    row.trained_at = row.last_modified = now
-    row.training_seconds = training_seconds
+    result = session.execute(
+        update(IterationRow)
+        .where(IterationRow.id == iteration_id, IterationRow.status == "Training")
+        .values(
+            status="Completed",
+            error=None,
+            model_sha=model_sha,
+            model_meta=dict(model_meta),
+            tags=[dict(t) for t in tags],
+            trained_at=now,
+            last_modified=now,
+            training_seconds=training_seconds,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if not getattr(result, "rowcount", 0):
+        return False
     for snap in session.scalars(
         select(IterationImageRow).where(IterationImageRow.iteration_id == iteration_id)
     ):
         if snap.image_id in proba:
             snap.proba = [float(p) for p in proba[snap.image_id]]
+    return True
 
 
-def fail_iteration(session: Session, *, iteration_id: str, error: str) -> None:
-    row = session.get(IterationRow, iteration_id)
-    if row is not None:
-        row.status, row.error, row.last_modified = "Failed", error, utcnow()
+def fail_iteration(session: Session, *, iteration_id: str, error: str) -> bool:
+    """Mark a training iteration failed; False when it is not training (any more) or gone."""
+    result = session.execute(
+        update(IterationRow)
+        .where(IterationRow.id == iteration_id, IterationRow.status == "Training")
+        .values(status="Failed", error=error, last_modified=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    return bool(getattr(result, "rowcount", 0))
 
 
 def set_publication(
@@ -213,21 +234,50 @@ def claim_job(session: Session) -> JobRecord | None:
 
 
 def finish_job(session: Session, *, job_id: str, error: str | None = None) -> None:
-    row = session.get(JobRow, job_id)
-    if row is not None:
-        row.status = "failed" if error else "done"
-        row.error, row.finished = error, utcnow()
+    """End an open job as ``done`` or ``failed``; a job already ended (cancelled) stays so."""
+    session.execute(
+        update(JobRow)
+        .where(JobRow.id == job_id, JobRow.status.in_(OPEN_JOB_STATES))
+        .values(status="failed" if error else "done", error=error, finished=utcnow())
+        .execution_options(synchronize_session=False)
+    )
 
 
-def set_job_progress(session: Session, *, job_id: str, progress: Mapping[str, Any]) -> None:
-    session.execute(update(JobRow).where(JobRow.id == job_id).values(progress=dict(progress)))
+def cancel_job(session: Session, *, iteration_id: str, error: str) -> JobRecord | None:
+    """Mark the iteration's open (queued or running) job ``cancelled``, so that no worker
+    claims, requeues or completes it. Returns the job as it was before, or None if none was open.
+    """
+    row = session.scalar(
+        select(JobRow).where(
+            JobRow.iteration_id == iteration_id, JobRow.status.in_(OPEN_JOB_STATES)
+        )
+    )
+    if row is None:
+        return None
+    before = _job(row)
+    result = session.execute(
+        update(JobRow)
+        .where(JobRow.id == row.id, JobRow.status.in_(OPEN_JOB_STATES))
+        .values(status="cancelled", error=error, finished=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    return before if getattr(result, "rowcount", 0) else None
+
+
+def set_job_progress(session: Session, *, job_id: str, progress: Mapping[str, Any]) -> bool:
+    """Record a running job's progress; False when the job no longer runs (cancelled, gone)."""
+    result = session.execute(
+        update(JobRow)
+        .where(JobRow.id == job_id, JobRow.status == "running")
+        .values(progress=dict(progress))
+        .execution_options(synchronize_session=False)
+    )
+    return bool(getattr(result, "rowcount", 0))
 
 
 def active_job(session: Session, *, project_id: str) -> JobRecord | None:
     row = session.scalar(
-        select(JobRow).where(
-            JobRow.project_id == project_id, JobRow.status.in_(("queued", "running"))
-        )
+        select(JobRow).where(JobRow.project_id == project_id, JobRow.status.in_(OPEN_JOB_STATES))
     )
     return None if row is None else _job(row)
 
@@ -249,7 +299,8 @@ def requeue_job(session: Session, *, job_id: str) -> None:
 
 
 def _row(session: Session, project_id: str, iteration_id: str) -> IterationRow:
-    row = session.get(IterationRow, iteration_id)
+    # populate_existing: the status may have changed through a conditional UPDATE since loaded.
+    row = session.get(IterationRow, iteration_id, populate_existing=True)
     if row is None or row.project_id != project_id:
         raise NotFound("iteration", iteration_id)
     return row

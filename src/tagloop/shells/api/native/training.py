@@ -67,6 +67,19 @@ async def get_iteration(
     return iteration_out(iteration, job)
 
 
+@router.post(I + "/cancel")
+async def cancel_training(
+    access: KeyAccess, request: Request, project_id: str, iteration_id: str
+) -> IterationOut:
+    """Cancel the iteration's training: a queued job never runs, a running one stops at its
+    next step. The iteration ends ``Failed`` with ``error`` "Cancelled by the user."; 409 when
+    it is not training."""
+    iteration = await call(
+        training.cancel_training, get_workspace(request), access, project_id, iteration_id
+    )
+    return iteration_out(iteration)
+
+
 @router.patch(I)
 async def update_iteration(
     access: KeyAccess, request: Request, project_id: str, iteration_id: str, body: IterationUpdateIn
