@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-
 from tests.conftest import PREDICTION_KEY, TRAINING_KEY
 from tests.integration.test_native_api import (
     API,
@@ -27,15 +26,13 @@ UI = {"X-Tagloop-UI": "1"}
 
 
 def login(client: TestClient, key: str = TRAINING_KEY) -> None:
-    response = client.post(
-        "/login", data={"key": key, "next": "/"}, follow_redirects=False
-    )
+    response = client.post("/login", data={"key": key, "next": "/"}, follow_redirects=False)
     assert response.status_code == 303, response.text
     assert response.headers["location"] == "/"
 
 
 def html(client: TestClient, url: str, status: int = 200) -> str:
-    response = client.get(url)
+    response = client.get(url, headers={"Accept": "text/html"})  # as a browser asks
     assert response.status_code == status, response.text[-2000:]
     assert response.headers["content-type"].startswith("text/html")
     return response.text
@@ -46,7 +43,9 @@ def trained_project(client: TestClient) -> tuple[str, dict[str, str], dict[str, 
     pid = project["id"]
     tags = {}
     for colour in ("red", "blue"):
-        tag = ok(client.post(f"{API}/projects/{pid}/tags", json={"name": colour}, headers=TRAIN), 201)
+        tag = ok(
+            client.post(f"{API}/projects/{pid}/tags", json={"name": colour}, headers=TRAIN), 201
+        )
         tags[colour] = tag["id"]
         files = [(f"{colour}{i}.jpg", image_bytes(colour, i)) for i in range(N_PER_TAG)]
         upload(client, pid, files, tag["id"])
@@ -183,7 +182,9 @@ def test_performance_compares_two_iterations(client: TestClient) -> None:
     upload(client, pid, [("red-more.jpg", image_bytes("red", 50))], tags["red"])
     second = train(client, pid)
     login(client)
-    page = html(client, f"/projects/{pid}/performance?iteration={second['id']}&compare={first['id']}")
+    page = html(
+        client, f"/projects/{pid}/performance?iteration={second['id']}&compare={first['id']}"
+    )
     assert page.count("data-perf=") == 2
     assert first["name"] in page and second["name"] in page
 
@@ -194,10 +195,12 @@ def test_unknown_things_get_an_html_error_page(client: TestClient) -> None:
     assert "Not found" in page and "Back to the projects" in page
     pid = create_project(client)["id"]
     assert "Not found" in html(client, f"/projects/{pid}/images?tag=nope", status=404)
-    bad = client.get(f"/projects/{pid}/images?page=0")
+    bad = client.get(f"/projects/{pid}/images?page=0", headers={"Accept": "text/html"})
     assert bad.status_code == 400 and bad.headers["content-type"].startswith("text/html")
-    # The API keeps its JSON errors.
-    assert client.get(f"{API}/projects/nope").json()["code"] == "project_not_found"
+    # The API keeps its JSON errors, even for a browser; programs get JSON everywhere.
+    api = client.get(f"{API}/projects/nope", headers={"Accept": "text/html"})
+    assert api.json()["code"] == "project_not_found"
+    assert client.get("/nothing-here").json()["code"] == "route_not_found"
 
 
 def test_assets_are_local(client: TestClient) -> None:

@@ -33,7 +33,11 @@ class LoginRequired(Exception):
 
 
 def is_page(request: Request) -> bool:
-    return not request.url.path.startswith(NOT_PAGES)
+    """Whether an error should be an HTML page: a browser asking for a page (programs asking
+    for anything outside the API keep getting the JSON error shape)."""
+    return "text/html" in request.headers.get("accept", "") and not request.url.path.startswith(
+        NOT_PAGES
+    )
 
 
 async def page_access(request: Request) -> tuple[Workspace, Access]:
