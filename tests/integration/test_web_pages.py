@@ -6,6 +6,7 @@ The browser flow (clicks, scripts, screenshots) is tests/browser/test_ui_flow.py
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 
 import pytest
@@ -210,3 +211,16 @@ def test_assets_are_local(client: TestClient) -> None:
         assert client.get(asset).status_code == 200, asset
     assert "http://" not in page.replace("http://testserver", "")
     assert "https://" not in page
+
+
+def test_training_scores_the_review_queue_before_anyone_asks(client: TestClient) -> None:
+    from tagloop.workspace import predictions
+
+    _, _, iteration = trained_project(client)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:  # the worker scores right after completing
+        scored = [key for key in list(predictions._SCORES) if key[0] == iteration["id"]]
+        if scored:
+            break
+        time.sleep(0.05)
+    assert len(scored) == 1  # the one untagged image

@@ -14,7 +14,7 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -93,17 +93,19 @@ def recover_jobs(ws: Workspace) -> None:
     ws.jobs_changed.set()
 
 
-def run_next_job(ws: Workspace) -> bool:
-    """Run one queued job, if any; returns whether one ran."""
+def run_next_job(ws: Workspace, on_completed: Callable[[str, str], None] | None = None) -> bool:
+    """Run one queued job, if any; returns whether one ran. ``on_completed(project_id,
+    iteration_id)`` is called after a training job completed its iteration."""
     with ws.session() as session:
         job = queries.claim_job(session)
     if job is None:
         return False
     started = time.perf_counter()
     error: str | None = None
+    completed = False
     try:
         with _running.track(job.id) as cancelled:
-            _train(ws, job, started, cancelled)
+            completed = _train(ws, job, started, cancelled)
     except TrainingCancelled:
         logger.info("training job %s stopped: it was cancelled", job.id)
     except TagloopError as exc:
@@ -117,15 +119,28 @@ def run_next_job(ws: Workspace) -> bool:
             queries.finish_job(session, job_id=job.id, error=error)
             if job.iteration_id:
                 queries.fail_iteration(session, iteration_id=job.iteration_id, error=error)
+    elif completed and on_completed is not None and job.iteration_id:
+        on_completed(job.project_id, job.iteration_id)
     return True
 
 
 class Worker:
-    """Runs queued jobs in a background thread of the server process."""
+    """Runs queued jobs in a background thread of the server process.
 
-    def __init__(self, ws: Workspace, poll_seconds: float = 2.0) -> None:
+    ``after_training(ws, project_id, iteration_id)`` runs in the same thread after each
+    training job that completed (the service uses it to score the review queue ahead of the
+    first page view); its failure is logged and does not touch the iteration.
+    """
+
+    def __init__(
+        self,
+        ws: Workspace,
+        poll_seconds: float = 2.0,
+        after_training: Callable[[Workspace, str, str], object] | None = None,
+    ) -> None:
         self.ws = ws
         self.poll_seconds = poll_seconds
+        self.after_training = after_training
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="tagloop-worker", daemon=True)
 
@@ -142,15 +157,24 @@ class Worker:
         while not self._stop.is_set():
             self.ws.jobs_changed.clear()
             try:
-                ran = run_next_job(self.ws)
+                ran = run_next_job(self.ws, on_completed=self._after)
             except Exception:  # the database went away, ...: log, wait, try again
                 logger.exception("the job worker failed")
                 ran = False
             if not ran:
                 self.ws.jobs_changed.wait(self.poll_seconds)
 
+    def _after(self, project_id: str, iteration_id: str) -> None:
+        if self.after_training is None or self._stop.is_set():
+            return
+        try:
+            self.after_training(self.ws, project_id, iteration_id)
+        except Exception:  # a follow-up, not the job: the iteration stays completed
+            logger.exception("work after training %s failed", iteration_id)
 
-def _train(ws: Workspace, job: JobRecord, started: float, cancelled: threading.Event) -> None:
+
+def _train(ws: Workspace, job: JobRecord, started: float, cancelled: threading.Event) -> bool:
+    """Train the job's iteration; returns whether the iteration was completed."""
     assert job.iteration_id is not None  # noqa: S101 - train jobs always carry one
     with ws.session() as session:
         iteration = queries.get_iteration(
@@ -229,5 +253,6 @@ def _train(ws: Workspace, job: JobRecord, started: float, cancelled: threading.E
     if not completed:  # cancelled or deleted at the last moment: drop the model
         collect_blobs(ws, {model_sha})
         logger.info("iteration %s ended while training; its model was dropped", iteration.id)
-        return
+        return False
     logger.info("iteration %s trained in %.1f s", iteration.id, time.perf_counter() - started)
+    return True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -12,6 +13,7 @@ import numpy as np
 from tagloop.errors import RequestInvalid
 from tagloop.review.select import rank_for_review, uncertainty
 from tagloop.store.queries import images as image_queries
+from tagloop.store.queries import iterations as iteration_queries
 from tagloop.store.queries import predictions as prediction_queries
 from tagloop.store.records import ImageQuery, IterationRecord
 from tagloop.workspace.context import Access, Workspace
@@ -62,15 +64,7 @@ def review_queue(
     if not 0 <= take <= MAX_REVIEW_TAKE:
         raise RequestInvalid(f"take must be between 0 and {MAX_REVIEW_TAKE}.")
     iteration = trained_iteration(ws, access, project_id, iteration_id)
-    with ws.session() as session:
-        untagged = image_queries.list_images(
-            session,
-            project_id=project_id,
-            query=ImageQuery(tagging="Untagged", take=MAX_SCORED_UNTAGGED),
-        )
-        stored = prediction_queries.list_predictions(session, project_id=project_id)
-    candidates = [("image", img.id, img.sha256, img.created) for img in untagged]
-    candidates += [("prediction", p.id, p.sha256, p.created) for p in stored[:MAX_SCORED_UNTAGGED]]
+    candidates = _candidates(ws, project_id)
     scored = score_contents(ws, iteration, [(ident, sha) for _, ident, sha, _ in candidates])
     keep = [
         (candidate, proba, features)
@@ -103,3 +97,38 @@ def review_queue(
         iteration.id,
     )
     return ReviewQueue(iteration, items, len(keep))
+
+
+def prepare_review(ws: Workspace, project_id: str, iteration_id: str) -> int:
+    """Score the review candidates with a newly trained iteration, so that the first review
+    (the Predictions page) only ranks. Runs in the worker after training; returns how many
+    items were scored.
+    """
+    with ws.session() as session:
+        iteration = iteration_queries.get_iteration(
+            session, project_id=project_id, iteration_id=iteration_id
+        )
+    candidates = _candidates(ws, project_id)
+    started = time.perf_counter()
+    score_contents(ws, iteration, [(ident, sha) for _, ident, sha, _ in candidates])
+    logger.info(
+        "iteration %s: scored %d review candidates in %.1f s",
+        iteration_id,
+        len(candidates),
+        time.perf_counter() - started,
+    )
+    return len(candidates)
+
+
+def _candidates(ws: Workspace, project_id: str) -> list[tuple[str, str, str, datetime]]:
+    """(kind, id, sha256, created) of the newest untagged images and stored predictions."""
+    with ws.session() as session:
+        untagged = image_queries.list_images(
+            session,
+            project_id=project_id,
+            query=ImageQuery(tagging="Untagged", take=MAX_SCORED_UNTAGGED),
+        )
+        stored = prediction_queries.list_predictions(session, project_id=project_id)
+    candidates = [("image", img.id, img.sha256, img.created) for img in untagged]
+    candidates += [("prediction", p.id, p.sha256, p.created) for p in stored[:MAX_SCORED_UNTAGGED]]
+    return candidates
