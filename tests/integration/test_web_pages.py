@@ -214,13 +214,30 @@ def test_assets_are_local(client: TestClient) -> None:
 
 
 def test_training_scores_the_review_queue_before_anyone_asks(client: TestClient) -> None:
+    _, _, iteration = trained_project(client)
+    # The worker scores right after completing; nothing else asked for a score.
+    assert len(wait_scored(iteration["id"])) == 1  # the one untagged image
+
+
+def wait_scored(iteration_id: str, timeout: float = 30.0) -> list[Any]:
     from tagloop.workspace import predictions
 
-    _, _, iteration = trained_project(client)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:  # the worker scores right after completing
-        scored = [key for key in list(predictions._SCORES) if key[0] == iteration["id"]]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        scored = [key for key in list(predictions._SCORES) if key[0] == iteration_id]
         if scored:
-            break
+            return scored
         time.sleep(0.05)
-    assert len(scored) == 1  # the one untagged image
+    return []
+
+
+def test_a_restarted_server_scores_the_review_queue_again(api_settings: Any) -> None:
+    from tagloop.shells.api.app import create_app
+    from tagloop.workspace import predictions
+
+    with TestClient(create_app(api_settings)) as first:
+        _, _, iteration = trained_project(first)
+        assert wait_scored(iteration["id"])
+    predictions._SCORES.clear()  # the memory of the stopped process
+    with TestClient(create_app(api_settings)):
+        assert len(wait_scored(iteration["id"])) == 1

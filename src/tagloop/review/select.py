@@ -245,5 +245,10 @@ def _apply_pending(
     sims = np.empty(len(unit), dtype=np.float64)
     for start in range(0, len(unit), _CHUNK_ROWS):
         chunk = unit[start : start + _CHUNK_ROWS]
-        sims[start : start + len(chunk)] = (chunk @ unit[pending].T).max(axis=1)
+        if len(pending) == 1:
+            # A matrix-vector product: BLAS runs it in one thread, where the (n, 1) matrix
+            # product would start a multi-threaded GEMM that costs 100x more on a busy CPU.
+            sims[start : start + len(chunk)] = chunk @ unit[pending[0]]
+        else:
+            sims[start : start + len(chunk)] = (chunk @ unit[pending].T).max(axis=1)
     return np.maximum(applied, sims)

@@ -129,7 +129,9 @@ class Worker:
 
     ``after_training(ws, project_id, iteration_id)`` runs in the same thread after each
     training job that completed (the service uses it to score the review queue ahead of the
-    first page view); its failure is logged and does not touch the iteration.
+    first page view); its failure is logged and does not touch the iteration. ``at_start(ws)``
+    runs once in the thread before the first job (the service scores the review queues the
+    in-memory cache lost with the last process).
     """
 
     def __init__(
@@ -137,10 +139,12 @@ class Worker:
         ws: Workspace,
         poll_seconds: float = 2.0,
         after_training: Callable[[Workspace, str, str], object] | None = None,
+        at_start: Callable[[Workspace], object] | None = None,
     ) -> None:
         self.ws = ws
         self.poll_seconds = poll_seconds
         self.after_training = after_training
+        self.at_start = at_start
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="tagloop-worker", daemon=True)
 
@@ -154,6 +158,11 @@ class Worker:
         self._thread.join(timeout)
 
     def _loop(self) -> None:
+        if self.at_start is not None:
+            try:
+                self.at_start(self.ws)
+            except Exception:  # a warm-up, not a job
+                logger.exception("the worker's start-up work failed")
         while not self._stop.is_set():
             self.ws.jobs_changed.clear()
             try:

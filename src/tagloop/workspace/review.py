@@ -15,6 +15,7 @@ from tagloop.review.select import rank_for_review, uncertainty
 from tagloop.store.queries import images as image_queries
 from tagloop.store.queries import iterations as iteration_queries
 from tagloop.store.queries import predictions as prediction_queries
+from tagloop.store.queries import projects as project_queries
 from tagloop.store.records import ImageQuery, IterationRecord
 from tagloop.workspace.context import Access, Workspace
 from tagloop.workspace.predictions import MAX_SCORED_UNTAGGED, score_contents, tag_results
@@ -118,6 +119,24 @@ def prepare_review(ws: Workspace, project_id: str, iteration_id: str) -> int:
         time.perf_counter() - started,
     )
     return len(candidates)
+
+
+def prepare_reviews(ws: Workspace) -> int:
+    """:func:`prepare_review` for every project's latest trained iteration (at server start:
+    the scores live in memory). Returns how many items were scored."""
+    with ws.session() as session:
+        latest = [
+            done[-1]
+            for project in project_queries.list_projects(session, project_ids=None)
+            if (
+                done := [
+                    it
+                    for it in iteration_queries.list_iterations(session, project_id=project.id)
+                    if it.is_completed
+                ]
+            )
+        ]
+    return sum(prepare_review(ws, it.project_id, it.id) for it in latest)
 
 
 def _candidates(ws: Workspace, project_id: str) -> list[tuple[str, str, str, datetime]]:

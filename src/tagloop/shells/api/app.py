@@ -25,7 +25,7 @@ from tagloop.shells.web.app import install_pages
 from tagloop.shells.web.render import error_page, is_page
 from tagloop.workspace.context import open_workspace
 from tagloop.workspace.jobs import Worker
-from tagloop.workspace.review import prepare_review
+from tagloop.workspace.review import prepare_review, prepare_reviews
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +38,11 @@ def create_app(settings: Settings, *, run_worker: bool = True) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         ws = open_workspace(settings)
         app.state.workspace = ws
-        worker = Worker(ws, after_training=prepare_review) if run_worker else None
+        worker = (
+            Worker(ws, after_training=prepare_review, at_start=prepare_reviews)
+            if run_worker
+            else None
+        )
         if worker is not None:
             worker.start()
         app.state.worker = worker
