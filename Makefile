@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test test-fast lint format serve bench clean docs
+.PHONY: install browser test test-fast lint format serve bench clean docs
 
 install: $(STAMP)
 
@@ -17,7 +17,22 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-test: install
+# The browser tests (tests/browser) drive Debian's chromium through Playwright; Playwright never
+# downloads a browser. Installed with apt-get when missing (`sudo -n` unless root). With
+# --no-install-recommends apt still brings fonts-dejavu-core (through fontconfig) but not
+# fonts-liberation (the Arial / Times / Courier metrics), which chromium only recommends.
+CHROMIUM := /usr/bin/chromium
+CHROMIUM_PACKAGES := chromium fonts-liberation fonts-dejavu-core
+browser:
+	@test -x $(CHROMIUM) || { \
+	  if [ "$$(id -u)" = 0 ]; then sudo=""; else sudo="sudo -n"; fi; \
+	  echo "installing $(CHROMIUM_PACKAGES) with apt-get"; \
+	  $$sudo env DEBIAN_FRONTEND=noninteractive apt-get update -q && \
+	  $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+	    $(CHROMIUM_PACKAGES) && \
+	  test -x $(CHROMIUM); }
+
+test: install browser
 	$(BIN)/python -m pytest -q
 
 test-fast: install
@@ -43,6 +58,7 @@ serve: install
 bench: install
 	$(BIN)/python benchmarks/run.py
 	$(BIN)/python benchmarks/http_bench.py
+	$(BIN)/python benchmarks/web_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
