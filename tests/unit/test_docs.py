@@ -31,6 +31,23 @@ def test_readme_shows_only_commands_that_exist() -> None:
         assert re.search(rf"^{target}:", makefile, re.M), target
 
 
+def test_the_page_tour_shows_the_browser_tests_screenshots() -> None:
+    """docs/ui.md shows every picture docs/tour/refresh.py copies from the flow test, and
+    only those (so a picture cannot be left behind when the tour changes)."""
+    tour = (ROOT / "docs" / "ui.md").read_text()
+    shown = set(re.findall(r"\]\(tour/([\w-]+)\.png\)", tour))
+    refresh = (ROOT / "docs" / "tour" / "refresh.py").read_text()
+    copied = set(re.findall(r'^    "([\w-]+)": \("test_', refresh, re.M))
+    assert shown and shown == copied, shown ^ copied
+    for name in shown:
+        assert (ROOT / "docs" / "tour" / f"{name}.png").is_file(), name
+    flow = (ROOT / "tests" / "browser" / "test_ui_flow.py").read_text()
+    for shot in re.findall(r'\("test_\w+", "([\w-]+)"\)', refresh):
+        # each screenshot the tour uses is taken by the flow test (some names are built as
+        # f"{name}-training", so the last word is enough)
+        assert f'"{shot}"' in flow or f'-{shot.split("-")[-1]}"' in flow, shot
+
+
 def test_make_serve_runs_the_service(tmp_path: Path) -> None:
     """The README's first command starts a server that answers, with keys printed once."""
     with socket.socket() as probe:
