@@ -199,3 +199,33 @@ def test_deleting_a_project_asks_first(page: Page, server: Server) -> None:
     page.once("dialog", lambda dialog: dialog.accept())
     row.get_by_role("button", name="Delete project Scratch").click()
     expect(row).to_have_count(0)
+
+
+def test_bulk_tag_untag_and_delete(page: Page, server: Server) -> None:
+    key = {"Training-Key": server.training_key}
+    api = f"{server.endpoint}/api/v1"
+    project = httpx.post(f"{api}/projects", json={"name": "Bulk"}, headers=key).json()
+    pid = project["id"]
+    httpx.post(f"{api}/projects/{pid}/tags", json={"name": "hoodie"}, headers=key)
+    files = [("files", (p.name, p.read_bytes(), "image/jpeg")) for p in photos("hoodie")[:4]]
+    assert httpx.post(f"{api}/projects/{pid}/images", files=files, headers=key).status_code == 200
+    login(page, server.training_key, f"/projects/{pid}/images")
+    wait_ready(page)
+    tiles = page.locator("#image-grid .tile")
+    expect(tiles).to_have_count(4)
+
+    tiles.nth(0).get_by_role("checkbox").check()
+    tiles.nth(1).get_by_role("checkbox").check()
+    expect(page.locator("#n-selected")).to_have_text("2 selected")
+    page.get_by_role("button", name="Tag", exact=True).click()
+    expect(page.locator(".filters")).to_contain_text("hoodie 2")
+    wait_ready(page)
+    page.locator("#image-grid .tile").nth(0).get_by_role("checkbox").check()
+    page.get_by_role("button", name="Untag", exact=True).click()
+    expect(page.locator(".filters")).to_contain_text("hoodie 1")
+
+    wait_ready(page)
+    page.get_by_label("Select all on this page").check()
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Delete", exact=True).click()
+    expect(page.get_by_text("No images yet")).to_be_visible()
