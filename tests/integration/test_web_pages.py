@@ -206,7 +206,11 @@ def test_unknown_things_get_an_html_error_page(client: TestClient) -> None:
 
 def test_assets_are_local(client: TestClient) -> None:
     login(client)
-    page = html(client, "/")
+    response = client.get("/")
+    assert response.headers["cache-control"] == "no-store"
+    policy = response.headers["content-security-policy"]
+    assert "script-src 'self'" in policy and "frame-ancestors 'none'" in policy
+    page = response.text
     for asset in re.findall(r'(?:src|href)="(/static/[^"?]+)', page):
         assert client.get(asset).status_code == 200, asset
     assert "http://" not in page.replace("http://testserver", "")

@@ -6,11 +6,11 @@ from typing import Annotated
 from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import RedirectResponse, Response
 
 from tagloop.errors import Unauthorized
 from tagloop.shells.api.deps import SESSION_COOKIE, call, get_workspace, read_body
-from tagloop.shells.web.render import no_store, render, safe_next
+from tagloop.shells.web.render import render, safe_next
 
 router = APIRouter(include_in_schema=False)
 FORM_LIMIT = 4096
@@ -19,7 +19,7 @@ COOKIE_DAYS = 30
 
 @router.get("/login")
 async def login_form(request: Request, next: Annotated[str | None, Query()] = None) -> Response:
-    return no_store(render(request, "login.html", next=safe_next(next), error=None))
+    return render(request, "login.html", next=safe_next(next), error=None)
 
 
 @router.post("/login")
@@ -34,10 +34,7 @@ async def login(request: Request) -> Response:
             "That key does not open anything here. Use the training key that `tagloop serve` "
             "printed (also in keys.json in its data folder), or a project's own training key."
         )
-        page: HTMLResponse = render(
-            request, "login.html", status_code=401, next=next_path, error=message
-        )
-        return no_store(page)
+        return render(request, "login.html", status_code=401, next=next_path, error=message)
     response = RedirectResponse(next_path, status_code=303)
     response.set_cookie(
         SESSION_COOKIE,
