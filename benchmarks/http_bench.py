@@ -25,7 +25,6 @@ import base64
 import io
 import json
 import os
-import platform
 import secrets
 import signal
 import socket
@@ -43,8 +42,7 @@ import httpx
 import numpy as np
 from PIL import Image, ImageOps
 
-from report import relative, show, title
-from tagloop import __version__
+from report import environment, relative, show, title, write_results
 from tagloop.embed.backbones import DEFAULT_BACKBONE
 
 REPO = Path(__file__).resolve().parents[1]
@@ -113,9 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             results["server_exit_code"] = server.stop()
 
     _summary(results)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"\nwrote {relative(args.out)}")
+    write_results(args.out, results)
     return 0
 
 
@@ -431,15 +427,8 @@ def _summary(results: dict[str, Any]) -> None:
 
 
 def _environment(quick: bool) -> dict[str, Any]:
-    import onnxruntime
-
     return {
-        "tagloop": __version__,
-        "python": platform.python_version(),
-        "onnxruntime": onnxruntime.__version__,
-        "platform": platform.platform(),
-        "machine": platform.machine(),
-        "cpu_count": os.cpu_count(),
+        **environment(),
         "backbone": DEFAULT_BACKBONE,
         "domain_id": GENERAL_DOMAIN,
         "quick": quick,

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import os
+import platform
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -21,3 +25,26 @@ def relative(path: Path) -> str:
         return str(path.resolve().relative_to(REPO))
     except ValueError:
         return str(path)
+
+
+def environment() -> dict[str, Any]:
+    """The versions and machine every benchmark records with its figures."""
+    import onnxruntime
+
+    from tagloop import __version__
+
+    return {
+        "tagloop": __version__,
+        "python": platform.python_version(),
+        "onnxruntime": onnxruntime.__version__,
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "cpu_count": os.cpu_count(),
+    }
+
+
+def write_results(path: Path, results: dict[str, Any], note: str = "") -> None:
+    """Write the figures as JSON and say where."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"\nwrote {relative(path)}{note}")

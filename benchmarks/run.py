@@ -11,9 +11,7 @@ figures and writes them to ``.bench/results.json``.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -26,8 +24,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from make_dataset import make_dataset
-from report import relative, show, title
-from tagloop import __version__
+from report import environment, show, title, write_results
 from tagloop.config import Settings, load_settings
 from tagloop.embed.backbones import DEFAULT_BACKBONE, create_backbone
 from tagloop.embed.service import embed_items
@@ -95,9 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         title("predict (packaged model)")
         results["predict"] = _bench_predict(project, model_dir, test_files, cache_dir, args.quick)
 
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"\nwrote {relative(args.out)}")
+    write_results(args.out, results)
     return 0
 
 
@@ -263,15 +258,8 @@ def _pair(report: EvalReport) -> str:
 
 
 def _environment(args: argparse.Namespace, n_images: int) -> dict[str, Any]:
-    import onnxruntime
-
     return {
-        "tagloop": __version__,
-        "python": platform.python_version(),
-        "onnxruntime": onnxruntime.__version__,
-        "platform": platform.platform(),
-        "machine": platform.machine(),
-        "cpu_count": os.cpu_count(),
+        **environment(),
         "backbone": args.backbone,
         "n_images": n_images,
         "seed": args.seed,

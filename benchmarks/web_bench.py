@@ -31,9 +31,7 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import os
-import platform
 import secrets
 import statistics
 import sys
@@ -47,8 +45,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PIL import Image
 
-from report import relative, show, title
-from tagloop import __version__
+from report import environment, show, title, write_results
 from tagloop.config import Settings
 from tagloop.embed.backbones import DEFAULT_BACKBONE
 from tagloop.shells.api.app import create_app
@@ -163,9 +160,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     results["environment"]["load_average_at_end"] = list(os.getloadavg())
     results["total_seconds"] = time.perf_counter() - started
     _summary(results)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"\nwrote {relative(args.out)} (whole benchmark: {results['total_seconds']:.0f} s)")
+    write_results(args.out, results, f" (whole benchmark: {results['total_seconds']:.0f} s)")
     return 0
 
 
@@ -409,15 +404,8 @@ def _mark(ok: bool) -> str:
 
 
 def _environment(quick: bool, n_images: int, repeats: int) -> dict[str, Any]:
-    import onnxruntime
-
     return {
-        "tagloop": __version__,
-        "python": platform.python_version(),
-        "onnxruntime": onnxruntime.__version__,
-        "platform": platform.platform(),
-        "machine": platform.machine(),
-        "cpu_count": os.cpu_count(),
+        **environment(),
         "load_average_at_start": list(os.getloadavg()),
         "backbone": DEFAULT_BACKBONE,
         "n_images": n_images,

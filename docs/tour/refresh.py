@@ -22,6 +22,7 @@ TOUR = {
     "projects": ("test_phone_width_and_keyboard", "phone-projects"),
     "upload-summary": ("test_the_improvement_loop", "upload-summary"),
     "training-images": ("test_the_improvement_loop", "training-images"),
+    "train-before": ("test_the_improvement_loop", "train-before"),
     "training": ("test_the_improvement_loop", "first-training"),
     "trained": ("test_the_improvement_loop", "first-trained"),
     "performance": ("test_the_improvement_loop", "performance-threshold"),

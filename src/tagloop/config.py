@@ -48,6 +48,16 @@ class Settings(BaseSettings):
         default=0, ge=0, description="CPU threads for inference and decoding; 0 means all cores."
     )
     log_level: str = Field(default="WARNING", description="Log level of the shells.")
+    check_min_side: int = Field(
+        default=64,
+        ge=1,
+        description="`tagloop check`: images with a smaller side are too small.",
+    )
+    check_max_pixels: int = Field(
+        default=4_000_000,
+        gt=0,
+        description="`tagloop check`: images with more pixels are worth downsizing.",
+    )
 
     # The service (`tagloop serve`).
     data_dir: Path = Field(

@@ -1,11 +1,17 @@
-"""The training use case, shared by the file-based facade and the service's training jobs.
+"""The use cases shared by the file-based facade and the service: training and the data check.
 
-embed → fit (with out-of-fold predictions) → cross-validated report → held-out report →
-package (ONNX + JSON, checked for parity against the in-memory head).
+Training: embed → fit (with out-of-fold predictions) → cross-validated report → held-out
+report → package (ONNX + JSON, checked for parity against the in-memory head).
+The data check: embed (cached) → the insights detectors over hashes, sizes, embeddings and
+out-of-fold probabilities.
 """
 
 from __future__ import annotations
 
+import hashlib
+import logging
+import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -13,18 +19,28 @@ from pathlib import Path
 import numpy as np
 
 from tagloop.config import Settings
-from tagloop.embed.backbones import OnnxBackbone, create_backbone
+from tagloop.embed.backbones import DEFAULT_BACKBONE, OnnxBackbone, create_backbone
 from tagloop.embed.preprocess import decode_for_model
 from tagloop.embed.service import EmbeddedSet, embed_items
-from tagloop.errors import NoReadableImages
+from tagloop.errors import NoReadableImages, TagloopError
 from tagloop.evaluate.service import cross_validated_report, held_out_report
 from tagloop.export.package import package_classifier
-from tagloop.ingest.decode import read_image_bytes
+from tagloop.ingest.decode import open_image, read_image_bytes
+from tagloop.insights import copies, curve, detectors
+from tagloop.insights.findings import CheckReport, Finding
 from tagloop.store.cache import EmbeddingCache
 from tagloop.train.service import TrainedClassifier, TrainSpec, fit_on_embeddings
-from tagloop.types import EvalReport, ImageItem, ProgressCallback, SkippedImage, no_progress
+from tagloop.types import (
+    EvalReport,
+    ImageInfo,
+    ImageItem,
+    ProgressCallback,
+    SkippedImage,
+    no_progress,
+)
 
 N_PARITY_IMAGES = 32
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -129,3 +145,170 @@ def _parity_sample(
         for i in picks
     ]
     return np.stack(pixels), data.features[picks]
+
+
+def check_dataset(
+    settings: Settings,
+    items: Sequence[ImageItem],
+    *,
+    test_items: Sequence[ImageItem] | None = None,
+    group_by: str | None = None,
+    backbone: str = DEFAULT_BACKBONE,
+    multilabel: bool = False,
+    progress: ProgressCallback = no_progress,
+) -> CheckReport:
+    """What to fix in labeled ``items`` (and ``test_items``) before training.
+
+    Embeddings come from the cache training uses; likely label issues come from the same
+    cross-validated (out-of-fold) probabilities training computes.
+    """
+    started = time.perf_counter()
+    model = open_backbone(settings, backbone)
+    cache = open_cache(settings)
+    try:
+        train_set = embed(settings, items, model, cache, progress)
+        test_set = embed(settings, test_items, model, cache, progress) if test_items else None
+    finally:
+        cache.close()
+    sets = [train_set] if test_set is None else [train_set, test_set]
+    found: list[Finding] = detectors.find_unreadable(
+        [(s.path, s.reason) for data in sets for s in data.skipped]
+    )
+    counts = Counter(label for item in train_set.items for label in item.labels)
+    n_test = None if test_items is None else len(test_set.items if test_set else [])
+    if not train_set.items:
+        return CheckReport(0, {}, found, n_test, time.perf_counter() - started)
+
+    every = [item for data in sets for item in data.items]
+    paths = [item.display_path for item in every]
+    infos = [info for data in sets for info in data.infos]
+    widths, heights = [i.width for i in infos], [i.height for i in infos]
+    found += detectors.find_too_few_images(dict(counts))
+    found += detectors.find_imbalance(
+        dict(counts), is_class_weighted=TrainSpec().class_weight == "balanced"
+    )
+    found += detectors.find_too_small(paths, widths, heights, min_side=settings.check_min_side)
+    found += detectors.find_too_large(paths, widths, heights, max_pixels=settings.check_max_pixels)
+
+    n = len(train_set.items)
+    shas = [sha for data in sets for sha in data.shas]
+    dhashes = [info.dhash for info in infos]
+    features = np.concatenate([data.features for data in sets])
+    pixel_hashes = _pixel_hashes(every, shas, infos, settings.max_image_pixels)
+    train_paths, train_shas, train_dhashes = paths[:n], shas[:n], dhashes[:n]
+    train_pixels, cosine = pixel_hashes[:n], model.spec.copy_cosine
+    found += copies.find_duplicates(train_paths, train_shas, pixel_hashes=train_pixels)
+    found += copies.find_near_duplicates(
+        train_paths,
+        train_dhashes,
+        shas=train_shas,
+        pixel_hashes=train_pixels,
+        features=train_set.features,
+        copy_cosine=cosine,
+    )
+    found += copies.find_conflicting_labels(
+        train_paths,
+        [item.labels for item in train_set.items],
+        train_dhashes,
+        shas=train_shas,
+        pixel_hashes=train_pixels,
+        features=train_set.features,
+        copy_cosine=cosine,
+    )
+    groups = [item.metadata.get(group_by) for item in every] if group_by else None
+    if test_set is not None:
+        found += copies.find_leakage(
+            paths,
+            [i >= n for i in range(len(paths))],
+            shas,
+            dhashes,
+            pixel_hashes=pixel_hashes,
+            features=features,
+            copy_cosine=model.spec.copy_cosine,
+            groups=groups,
+        )
+    found += _model_findings(train_set, test_set, model, group_by, multilabel, progress)
+    logger.info("checked %d images in %.1f s", n, time.perf_counter() - started)
+    return CheckReport(
+        n, dict(sorted(counts.items())), found, n_test, time.perf_counter() - started
+    )
+
+
+def _model_findings(
+    train_set: EmbeddedSet,
+    test_set: EmbeddedSet | None,
+    model: OnnxBackbone,
+    group_by: str | None,
+    multilabel: bool,
+    progress: ProgressCallback,
+) -> list[Finding]:
+    """Label issues, outliers and the learning curve: what cross-validated heads tell."""
+    paths = [item.display_path for item in train_set.items]
+    label_sets = [item.labels for item in train_set.items]
+    found = detectors.find_outliers(paths, train_set.features)
+    spec = TrainSpec(
+        backbone=model.spec.name,
+        multilabel=multilabel,
+        group_by=group_by,
+        near_duplicate_cosine=model.spec.copy_cosine,
+    )
+    try:
+        classifier = fit_on_embeddings(train_set, spec, progress=progress)
+    except TagloopError as exc:  # too few images or labels: the count findings say so
+        logger.info("no label-issue check: %s", exc.message)
+        return found
+    found += detectors.find_label_issues(
+        paths,
+        label_sets,
+        classifier.oof_proba,
+        classifier.labels,
+        features=train_set.features,
+        multilabel=multilabel,
+    )
+    groups = [item.metadata.get(group_by) for item in train_set.items] if group_by else None
+    test_known = None
+    if test_set is not None and test_set.items:
+        known = [
+            i for i, item in enumerate(test_set.items) if set(item.labels) <= set(classifier.labels)
+        ]
+        test_known = known or None
+    found += curve.find_learning_curve(
+        train_set.features,
+        label_sets,
+        classifier.labels,
+        dhashes=[info.dhash for info in train_set.infos],
+        groups=groups,
+        test_features=None
+        if test_known is None or test_set is None
+        else test_set.features[test_known],
+        test_label_sets=None
+        if test_known is None or test_set is None
+        else [test_set.items[i].labels for i in test_known],
+        spec=spec,
+    )
+    return found
+
+
+def _pixel_hashes(
+    items: Sequence[ImageItem], shas: Sequence[str], infos: Sequence[ImageInfo], max_pixels: int
+) -> list[str | None]:
+    """A hash of the decoded pixels, for images whose dHash and size another file shares
+    (the only ones that can be pixel-identical without being byte-identical)."""
+    keys = [(i.dhash, i.width, i.height) for i in infos]
+    seen: dict[tuple[bytes, int, int], set[str]] = {}
+    for key, sha in zip(keys, shas, strict=True):
+        seen.setdefault(key, set()).add(sha)
+    out: list[str | None] = []
+    done: dict[str, str | None] = {}
+    for item, key, sha in zip(items, keys, shas, strict=True):
+        if len(seen[key]) < 2:
+            out.append(None)
+            continue
+        if sha not in done:
+            try:
+                decoded = open_image(read_image_bytes(item.path), max_pixels=max_pixels)
+                done[sha] = hashlib.sha256(decoded.image.tobytes()).hexdigest()
+            except (TagloopError, OSError):
+                done[sha] = None
+        out.append(done[sha])
+    return out

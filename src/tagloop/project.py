@@ -14,13 +14,15 @@ from pathlib import Path
 import numpy as np
 
 from tagloop.config import Settings
+from tagloop.embed.backbones import DEFAULT_BACKBONE
 from tagloop.errors import LabelSetMismatch, ManifestInvalid, NoReadableImages
 from tagloop.evaluate.metrics import build_report
 from tagloop.evaluate.service import (
     split_known_labels,
 )
 from tagloop.ingest.sources import Source, build_source
-from tagloop.pipeline import train_and_package
+from tagloop.insights.findings import CheckReport
+from tagloop.pipeline import check_dataset, train_and_package
 from tagloop.serve.predictor import FilePrediction, OnnxPredictor
 from tagloop.train.service import TrainSpec, encode_labels
 from tagloop.types import (
@@ -78,6 +80,32 @@ class Project:
             label_counts=run.classifier.label_counts,
             n_embedded=run.train_set.n_computed,
             test_skipped=(*test_unlabeled, *run.test_skipped),
+        )
+
+    def check(
+        self,
+        data: str | Path,
+        *,
+        test: str | Path | None = None,
+        group_by: str | None = None,
+        backbone: str = DEFAULT_BACKBONE,
+        multilabel: bool = False,
+        progress: ProgressCallback = no_progress,
+    ) -> CheckReport:
+        """What to fix in ``data`` (and ``test``) before training: the data check's findings."""
+        source = build_source(data)
+        test_source = build_source(test) if test is not None else None
+        _check_group_column(source, group_by)
+        items, _ = _split_labeled(source)
+        test_items, _ = _split_labeled(test_source) if test_source else ([], [])
+        return check_dataset(
+            self.settings,
+            items,
+            test_items=test_items if test_source is not None else None,
+            group_by=group_by,
+            backbone=backbone,
+            multilabel=multilabel,
+            progress=progress,
         )
 
     def evaluate(

@@ -97,8 +97,14 @@ def test_the_improvement_loop(page: Page, server: Server, shots: Shots, tmp_path
     page.locator(".filters").get_by_role("link", name=re.compile("^blazer")).click()
     expect(page.locator("#image-grid .tile")).to_have_count(N_TRAIN)
 
-    # Train.
+    # Train, after reading the data check.
     tab(page, "Train")
+    insights = page.locator("#insights")
+    expect(insights).to_have_attribute("data-loaded", "true", timeout=120_000)
+    expect(insights.locator('.finding[data-code="too_few_images"]')).to_contain_text(
+        "fewer than 50"
+    )
+    expect(insights.locator(".finding.error")).to_have_count(0)  # else Train asks first
     shots("train-before")
     train_and_wait(page, shots, "first")
 

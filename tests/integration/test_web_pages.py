@@ -150,6 +150,7 @@ def test_pages_of_a_trained_project(client: TestClient) -> None:
 
     trained = html(client, f"/projects/{pid}/train")
     assert iteration["name"] in trained and "Completed" in trained
+    assert f'data-insights="/api/v1/projects/{pid}/insights"' in trained
     assert f"/iterations/{iteration['id']}/export" in trained
 
     perf = html(client, f"/projects/{pid}/performance?threshold=0.7")

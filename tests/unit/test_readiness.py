@@ -9,7 +9,7 @@ def tag(name: str, n: int, type: str = "Regular") -> TagRecord:
 
 
 def test_balanced_well_filled_tags_give_no_warning() -> None:
-    assert tag_count_warnings([tag("a", 60), tag("b", 80)]) == []
+    assert tag_count_warnings([tag("a", 6), tag("b", 80)]) == []
 
 
 def test_one_tag_is_an_error() -> None:
@@ -17,17 +17,14 @@ def test_one_tag_is_an_error() -> None:
     assert [w.severity for w in found] == ["error"]
 
 
-def test_tiny_and_small_tags_are_named() -> None:
+def test_tiny_tags_are_named() -> None:
     found = tag_count_warnings([tag("a", 3), tag("b", 20), tag("c", 60)])
-    by = {w.severity: w.message for w in found}
-    assert "a" in by["error"] and "b" not in by["error"]
-    assert any("b" in w.message and "fewer than 50" in w.message for w in found)
+    assert [w.severity for w in found] == ["error"]
+    assert "a" in found[0].message and "b" not in found[0].message
 
 
-def test_imbalance_says_how_many_to_add_where() -> None:
-    found = tag_count_warnings([tag("big", 150), tag("small", 25)])
-    imbalance = [w for w in found if "Unbalanced" in w.message]
-    assert imbalance and "Add about 50 images to 'small'" in imbalance[0].message
+def test_small_or_unbalanced_tags_are_left_to_the_data_check() -> None:
+    assert tag_count_warnings([tag("big", 150), tag("small", 25)]) == []
 
 
 def test_untagged_images_are_mentioned() -> None:

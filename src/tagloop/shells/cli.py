@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import click
@@ -17,6 +17,7 @@ from tagloop import __version__
 from tagloop.config import load_settings
 from tagloop.embed.backbones import DEFAULT_BACKBONE, list_backbones
 from tagloop.errors import TagloopError
+from tagloop.insights.findings import CheckReport, sort_findings
 from tagloop.log import configure_logging
 from tagloop.project import Project
 from tagloop.train.service import TrainSpec
@@ -185,6 +186,61 @@ def train(
 
 
 @cli.command()
+@click.argument("data", type=click.Path(path_type=Path))
+@click.option(
+    "--test",
+    "test_data",
+    type=click.Path(path_type=Path),
+    help="Held-out labeled data: also checked for leakage from DATA.",
+)
+@click.option(
+    "--group-by",
+    help="CSV column of related images (same person, camera): kept together, and a test image "
+    "sharing a value with training images is leakage.",
+)
+@click.option(
+    "--backbone",
+    default=DEFAULT_BACKBONE,
+    show_default=True,
+    type=click.Choice([b.name for b in list_backbones()]),
+    help="The feature extractor the similarity checks use.",
+)
+@click.option("--multilabel", is_flag=True, help="Images may have several labels (`;` in CSV).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@click.pass_context
+def check(
+    ctx: click.Context,
+    data: Path,
+    test_data: Path | None,
+    group_by: str | None,
+    backbone: str,
+    multilabel: bool,
+    as_json: bool,
+) -> None:
+    """Check labeled DATA (as in `train`) for what to fix before training: too few images,
+    imbalance, duplicates, conflicting labels, leakage, unreadable or odd-sized files, likely
+    mislabeled images, outliers, and whether more images would help. Exit status 0 when the
+    check ran, whatever it found."""
+
+    def run() -> int:
+        report = _project(ctx).check(
+            data,
+            test=test_data,
+            group_by=group_by,
+            backbone=backbone,
+            multilabel=multilabel,
+            progress=ctx.obj["bars"],
+        )
+        if as_json:
+            click.echo(json.dumps(report.to_dict(), indent=2))
+        else:
+            click.echo(format_check(report))
+        return 0
+
+    _run(run)
+
+
+@cli.command()
 @click.argument("model", type=click.Path(path_type=Path))
 @click.argument("data", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
@@ -288,6 +344,44 @@ def serve(ctx: click.Context, host: str, port: int, data_dir: Path | None) -> No
         return 0
 
     _run(run)
+
+
+_SHOWN_DETAILS = 5  # paths or groups printed per finding; --json has them all
+
+
+def format_check(report: CheckReport) -> str:
+    labels = ", ".join(f"{label} {n}" for label, n in report.labels.items())
+    test = f", {report.n_test_images} test images" if report.n_test_images is not None else ""
+    lines = [f"{report.n_images} images{test}; labels: {labels}"]
+    findings = sort_findings(report.findings)
+    if not findings:
+        lines.append("no findings: the data looks ready to train on")
+    for f in findings:
+        lines.append(f"\n{f.severity.upper()} {f.code}: {f.message}")
+        lines.append(f"  what to do: {f.advice}")
+        shown = f.items if not f.groups else ()  # groups say it more compactly
+        for item in shown[:_SHOWN_DETAILS]:
+            if isinstance(item, Mapping):
+                rest = "; ".join(
+                    f"{k} {_plain(v)}" for k, v in item.items() if k not in ("path", "matches")
+                )
+                lines.append(f"  - {item.get('path')}" + (f" ({rest})" if rest else ""))
+            else:
+                lines.append(f"  - {item}")
+        for group in f.groups[:_SHOWN_DETAILS]:
+            lines.append("  - " + " = ".join(group))
+        hidden = max(0, len(shown) - _SHOWN_DETAILS) + max(0, len(f.groups) - _SHOWN_DETAILS)
+        if hidden:
+            lines.append(f"  ... and {hidden} more (--json lists them all)")
+    return "\n".join(lines)
+
+
+def _plain(value: object) -> str:
+    if isinstance(value, list | tuple):
+        return ", ".join(str(v) for v in value)
+    if isinstance(value, float):
+        return f"{value:.2f}"
+    return str(value)
 
 
 def _format_report(report: EvalReport, title: str) -> str:

@@ -1,5 +1,6 @@
-"""What a person should know before training, from the tag counts alone (cheap enough for
-every page view). The full data check (duplicates, leakage, label issues) is its own module.
+"""What stops training, and what training leaves out, from the tag counts alone (cheap enough
+for every page view). The data check (``insights``: too few images, imbalance, copies, label
+issues...) says what would make a better model.
 """
 
 from __future__ import annotations
@@ -10,8 +11,6 @@ from dataclasses import dataclass
 from tagloop.store.records import TagRecord
 
 MIN_IMAGES = 5  # training refuses a tag with fewer
-RECOMMENDED_IMAGES = 50  # Custom Vision's advice per tag
-MAX_IMBALANCE = 2.0  # largest tag / smallest tag
 
 
 @dataclass(frozen=True)
@@ -21,7 +20,7 @@ class Notice:
 
 
 def tag_count_warnings(tags: Sequence[TagRecord], *, n_untagged: int = 0) -> list[Notice]:
-    """Errors that stop training and warnings that make a weaker model, in plain words."""
+    """Errors that stop training, and a warning for images training leaves out."""
     regular = [t for t in tags if t.type != "Negative"]
     out: list[Notice] = []
     used = [t for t in regular if t.image_count]
@@ -36,28 +35,6 @@ def tag_count_warnings(tags: Sequence[TagRecord], *, n_untagged: int = 0) -> lis
                 "Add images or remove the tag.",
             )
         )
-    some = sorted(t.name for t in used if MIN_IMAGES <= t.image_count < RECOMMENDED_IMAGES)
-    if some:
-        out.append(
-            Notice(
-                "warning",
-                f"Tags with fewer than {RECOMMENDED_IMAGES} images: {', '.join(some)}. "
-                "The model gets better with more varied examples of each.",
-            )
-        )
-    if len(used) >= 2:
-        smallest = min(used, key=lambda t: t.image_count)
-        largest = max(used, key=lambda t: t.image_count)
-        if largest.image_count > MAX_IMBALANCE * smallest.image_count:
-            need = -(-largest.image_count // int(MAX_IMBALANCE)) - smallest.image_count
-            out.append(
-                Notice(
-                    "warning",
-                    f"Unbalanced tags: '{largest.name}' has {largest.image_count} images, "
-                    f"'{smallest.name}' {smallest.image_count}. Add about {need} images to "
-                    f"'{smallest.name}' (keep the smallest tag at least half the largest).",
-                )
-            )
     if n_untagged:
         out.append(
             Notice(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Security
 
-from tagloop.shells.api.native import images, media, predictions, projects, training
+from tagloop.shells.api.native import images, insights, media, predictions, projects, training
 from tagloop.shells.api.native.wire import ERRORS, TRAINING_KEY
 
 router = APIRouter()
@@ -12,6 +12,7 @@ router.include_router(projects.router)
 router.include_router(projects.tag_router)
 router.include_router(images.router)
 router.include_router(training.router)
+router.include_router(insights.router)
 router.include_router(predictions.predict_router)
 router.include_router(predictions.router)
 router.include_router(predictions.review_router)

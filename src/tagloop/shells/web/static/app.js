@@ -300,7 +300,91 @@ function initBulk(project) {
 // ---------------------------------------------------------------------------------------
 // Train: start (asking before a forced retrain), live progress
 
+const SEVERITY_WORDS = { error: "Error", warning: "Warning", info: "Note" };
+const SHOWN_IMAGES = 12;
+
+function thumbnail(project, imageId, caption) {
+  const figure = document.createElement("figure");
+  const img = document.createElement("img");
+  img.src = `/api/v1/projects/${project}/images/${encodeURIComponent(imageId)}/thumbnail`;
+  img.alt = caption || "image";
+  img.width = 72;
+  img.height = 72;
+  figure.append(img);
+  if (caption) {
+    const text = document.createElement("figcaption");
+    text.textContent = caption;
+    figure.append(text);
+  }
+  return figure;
+}
+
+function renderFinding(project, finding) {
+  const li = document.createElement("li");
+  li.className = `finding ${finding.severity}`;
+  li.dataset.code = finding.code;
+  const head = document.createElement("p");
+  const strong = document.createElement("strong");
+  strong.textContent = `${SEVERITY_WORDS[finding.severity] || finding.severity}: `;
+  head.append(strong, finding.message);
+  const advice = document.createElement("p");
+  advice.className = "advice";
+  advice.textContent = finding.advice;
+  li.append(head, advice);
+  const strip = document.createElement("div");
+  strip.className = "strip";
+  for (const item of (finding.items || []).slice(0, SHOWN_IMAGES)) {
+    if (typeof item === "string") {
+      strip.append(thumbnail(project, item));
+    } else if (item.suggested_label) {
+      strip.append(thumbnail(project, item.path, `${item.label} → ${item.suggested_label}?`));
+    } else {
+      strip.append(thumbnail(project, item.path, item.reason || ""));
+    }
+  }
+  for (const group of (finding.groups || []).slice(0, SHOWN_IMAGES / 3)) {
+    const set = document.createElement("div");
+    set.className = "copies";
+    group.slice(0, 4).forEach((id) => set.append(thumbnail(project, id)));
+    strip.append(set);
+  }
+  if (strip.childElementCount) li.append(strip);
+  const more = (finding.items || []).length + (finding.groups || []).length - strip.childElementCount;
+  if (more > 0) {
+    const note = document.createElement("p");
+    note.className = "muted small";
+    note.textContent = `and ${more} more (GET ${document.getElementById("insights").dataset.insights} lists them all)`;
+    li.append(note);
+  }
+  return li;
+}
+
+// The data check runs once per page view (the server keeps the report until the data changes).
+let insightsReport = null;
+
+async function loadInsights() {
+  const panel = document.getElementById("insights");
+  const status = document.getElementById("insights-status");
+  if (!panel || status.textContent.startsWith("Nothing")) return null;
+  const project = document.body.dataset.project;
+  try {
+    insightsReport = await api("GET", panel.dataset.insights);
+  } catch (err) {
+    status.textContent = `The data check failed: ${err.message}`;
+    return null;
+  }
+  const list = document.getElementById("findings");
+  list.replaceChildren(...insightsReport.findings.map((f) => renderFinding(project, f)));
+  const errors = insightsReport.findings.filter((f) => f.severity === "error").length;
+  status.textContent = insightsReport.findings.length
+    ? `${insightsReport.n_images} images: ${errors} errors, ${insightsReport.findings.length - errors} other findings`
+    : `${insightsReport.n_images} images: nothing to fix`;
+  panel.dataset.loaded = "true";
+  return insightsReport;
+}
+
 function initTrain() {
+  const checking = loadInsights();
   const train = document.getElementById("train-button");
   if (train) {
     // Replace the generic handler: a 409 "nothing changed" offers to train anyway.
@@ -308,6 +392,13 @@ function initTrain() {
     train.replaceWith(fresh);
     fresh.addEventListener("click", async () => {
       const [, url] = parseCall(fresh.dataset.api);
+      const report = insightsReport || (await Promise.race([checking, new Promise((r) => setTimeout(r, 300))]));
+      const errors = report ? report.findings.filter((f) => f.severity === "error") : [];
+      if (errors.length && !window.confirm(
+        `The data check found ${errors.length} error(s):\n\n${errors.map((f) => `- ${f.message}`).join("\n")}\n\nTrain anyway?`)) {
+        document.getElementById("insights").scrollIntoView();
+        return;
+      }
       fresh.disabled = true;
       try {
         await api("POST", url, {});
