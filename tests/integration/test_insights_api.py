@@ -3,6 +3,8 @@ as paths, kept until the project's data changes."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from fastapi.testclient import TestClient
 from PIL import Image
@@ -74,3 +76,39 @@ def test_the_check_needs_a_training_key(client: TestClient) -> None:
     pid = create_project(client, "locked")["id"]
     assert client.get(f"{API}/projects/{pid}/insights").status_code == 401
     assert client.get(f"{API}/projects/nope/insights", headers=TRAIN).status_code == 404
+
+
+def test_simultaneous_checks_of_the_same_data_compute_once(
+    client: TestClient, monkeypatch: Any
+) -> None:
+    import threading
+
+    from tagloop.workspace import insights
+
+    pid = create_project(client, "busy")["id"]
+    calls: list[int] = []
+    release = threading.Event()
+    real = insights.check_dataset
+
+    def slow_check(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        release.wait(10)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(insights, "check_dataset", slow_check)
+    results: list[int] = []
+
+    def ask() -> None:
+        results.append(client.get(f"{API}/projects/{pid}/insights", headers=TRAIN).status_code)
+
+    threads = [threading.Thread(target=ask) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    while not calls:  # the first request is computing; the others queue behind it
+        threading.Event().wait(0.01)
+    threading.Event().wait(0.2)
+    release.set()
+    for thread in threads:
+        thread.join(20)
+    assert results == [200, 200, 200]
+    assert len(calls) == 1

@@ -23,6 +23,7 @@ from tagloop.workspace.jobs import GROUP_KEY
 _REPORTS: OrderedDict[str, CheckReport] = OrderedDict()  # content key -> report
 _N_REPORTS = 32
 _LOCK = threading.Lock()
+_COMPUTING: dict[str, threading.Lock] = {}  # content key -> held while its report is computed
 
 
 def check_project(ws: Workspace, access: Access, project_id: str) -> CheckReport:
@@ -42,21 +43,25 @@ def check_project(ws: Workspace, access: Access, project_id: str) -> CheckReport
     ]
     key = _content_key(project.id, project.backbone, project.classification_type, items)
     with _LOCK:
-        if key in _REPORTS:
-            _REPORTS.move_to_end(key)
-            return _REPORTS[key]
-    grouped = any(GROUP_KEY in item.metadata for item in items)
-    report = check_dataset(
-        ws.settings,
-        items,
-        group_by=GROUP_KEY if grouped else None,
-        backbone=project.backbone,
-        multilabel=project.is_multilabel,
-    )
-    with _LOCK:
-        _REPORTS[key] = report
-        while len(_REPORTS) > _N_REPORTS:
-            _REPORTS.popitem(last=False)
+        computing = _COMPUTING.setdefault(key, threading.Lock())
+    with computing:  # a second request for the same data waits for the first one's report
+        with _LOCK:
+            if key in _REPORTS:
+                _REPORTS.move_to_end(key)
+                return _REPORTS[key]
+        grouped = any(GROUP_KEY in item.metadata for item in items)
+        report = check_dataset(
+            ws.settings,
+            items,
+            group_by=GROUP_KEY if grouped else None,
+            backbone=project.backbone,
+            multilabel=project.is_multilabel,
+        )
+        with _LOCK:
+            _REPORTS[key] = report
+            while len(_REPORTS) > _N_REPORTS:
+                _REPORTS.popitem(last=False)
+            _COMPUTING.pop(key, None)
     return report
 
 
