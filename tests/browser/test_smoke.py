@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 
-from playwright.sync_api import BrowserContext, Page
+from playwright.sync_api import BrowserContext, Page, expect
 
 from integration.sdk_support import Server
 
@@ -76,3 +76,14 @@ def test_recorder_reports_script_errors_and_external_requests(
     assert "explicit console error" in by_kind["console"].message
     assert by_kind["external"].url == "https://cdn.example.com/lib.js"
     assert "boom" in by_kind["pageerror"].message
+
+
+def test_the_api_reference_loads_without_the_internet(page: Page, shots: Shots) -> None:
+    """/docs (Swagger UI) comes from this server's files: an off-origin request would be
+    reported by the recorder and fail the test."""
+    page.goto("/docs")
+    expect(
+        page.get_by_text("Build, evaluate, improve and serve image classifiers.")
+    ).to_be_visible()
+    expect(page.locator(".opblock-tag-section").first).to_be_visible()
+    shots("api-reference")

@@ -11,9 +11,12 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import swagger_ui_bundle
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tagloop import __version__
@@ -58,7 +61,10 @@ def create_app(settings: Settings, *, run_worker: bool = True) -> FastAPI:
         version=__version__,
         summary="Build, evaluate, improve and serve image classifiers.",
         lifespan=lifespan,
+        docs_url=None,  # served below from local files: FastAPI's default loads a CDN
+        redoc_url=None,
     )
+    _install_api_reference(app)
     for version in TRAINING_VERSIONS:
         app.include_router(
             cv_training.router,
@@ -81,6 +87,25 @@ def create_app(settings: Settings, *, run_worker: bool = True) -> FastAPI:
     install_pages(app)
     _install_error_handlers(app)
     return app
+
+
+def _install_api_reference(app: FastAPI) -> None:
+    """Swagger UI at /docs from the swagger-ui-bundle package's files (works offline)."""
+    app.mount(
+        "/static/swagger",
+        StaticFiles(directory=swagger_ui_bundle.swagger_ui_path),
+        name="swagger",
+    )
+
+    @app.get("/docs", include_in_schema=False)
+    def api_reference() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="tagloop API",
+            swagger_js_url="/static/swagger/swagger-ui-bundle.js",
+            swagger_css_url="/static/swagger/swagger-ui.css",
+            swagger_favicon_url="/static/favicon.svg",
+        )
 
 
 def _is_custom_vision(request: Request) -> bool:
