@@ -188,6 +188,21 @@ def test_phone_width_and_keyboard(page: Page, server: Server, shots: Shots) -> N
     assert width <= 390, f"the page scrolls sideways at a phone's width ({width} px)"
     shots("phone-projects")
 
+    key = {"Training-Key": server.training_key}
+    api = f"{server.endpoint}/api/v1"
+    pid = httpx.post(f"{api}/projects", json={"name": "Phone"}, headers=key).json()["id"]
+    tag = httpx.post(f"{api}/projects/{pid}/tags", json={"name": "body"}, headers=key).json()
+    files = [("files", (p.name, p.read_bytes(), "image/jpeg")) for p in photos("body")[:6]]
+    httpx.post(
+        f"{api}/projects/{pid}/images", params={"tag_ids": tag["id"]}, files=files, headers=key
+    )
+    for section in ("images", "train", "performance", "predictions", "quicktest"):
+        page.goto(f"/projects/{pid}/{section}")
+        wait_ready(page)
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 390, f"{section} scrolls sideways at a phone's width ({width} px)"
+        shots(f"phone-{section}")
+
 
 def test_deleting_a_project_asks_first(page: Page, server: Server) -> None:
     created = httpx.post(
