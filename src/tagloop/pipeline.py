@@ -23,7 +23,11 @@ from tagloop.embed.backbones import DEFAULT_BACKBONE, OnnxBackbone, create_backb
 from tagloop.embed.preprocess import decode_for_model
 from tagloop.embed.service import EmbeddedSet, embed_items
 from tagloop.errors import NoReadableImages, TagloopError
-from tagloop.evaluate.service import cross_validated_report, held_out_report
+from tagloop.evaluate.service import (
+    cross_validated_report,
+    held_out_report,
+    split_known_labels,
+)
 from tagloop.export.package import package_classifier
 from tagloop.ingest.decode import open_image, read_image_bytes
 from tagloop.insights import copies, curve, detectors
@@ -164,6 +168,12 @@ def check_dataset(
     """
     started = time.perf_counter()
     model = open_backbone(settings, backbone)
+    spec = TrainSpec(  # the cross-validation training would run
+        backbone=backbone,
+        multilabel=multilabel,
+        group_by=group_by,
+        near_duplicate_cosine=model.spec.copy_cosine,
+    )
     cache = open_cache(settings)
     try:
         train_set = embed(settings, items, model, cache, progress)
@@ -185,7 +195,7 @@ def check_dataset(
     widths, heights = [i.width for i in infos], [i.height for i in infos]
     found += detectors.find_too_few_images(dict(counts))
     found += detectors.find_imbalance(
-        dict(counts), is_class_weighted=TrainSpec().class_weight == "balanced"
+        dict(counts), is_class_weighted=spec.class_weight == "balanced"
     )
     found += detectors.find_too_small(paths, widths, heights, min_side=settings.check_min_side)
     found += detectors.find_too_large(paths, widths, heights, max_pixels=settings.check_max_pixels)
@@ -193,41 +203,35 @@ def check_dataset(
     n = len(train_set.items)
     shas = [sha for data in sets for sha in data.shas]
     dhashes = [info.dhash for info in infos]
-    features = np.concatenate([data.features for data in sets])
     pixel_hashes = _pixel_hashes(every, shas, infos, settings.max_image_pixels)
-    train_paths, train_shas, train_dhashes = paths[:n], shas[:n], dhashes[:n]
-    train_pixels, cosine = pixel_hashes[:n], model.spec.copy_cosine
-    found += copies.find_duplicates(train_paths, train_shas, pixel_hashes=train_pixels)
-    found += copies.find_near_duplicates(
-        train_paths,
-        train_dhashes,
-        shas=train_shas,
-        pixel_hashes=train_pixels,
+    cosine = spec.near_duplicate_cosine
+    train_links = copies.link_copies(
+        shas[:n],
+        dhashes[:n],
+        pixel_hashes=pixel_hashes[:n],
         features=train_set.features,
         copy_cosine=cosine,
     )
+    found += copies.find_duplicates(paths[:n], train_links)
+    found += copies.find_near_duplicates(paths[:n], train_links)
     found += copies.find_conflicting_labels(
-        train_paths,
-        [item.labels for item in train_set.items],
-        train_dhashes,
-        shas=train_shas,
-        pixel_hashes=train_pixels,
-        features=train_set.features,
-        copy_cosine=cosine,
+        paths[:n], [item.labels for item in train_set.items], train_links
     )
-    groups = [item.metadata.get(group_by) for item in every] if group_by else None
     if test_set is not None:
-        found += copies.find_leakage(
-            paths,
-            [i >= n for i in range(len(paths))],
+        all_links = copies.link_copies(
             shas,
             dhashes,
             pixel_hashes=pixel_hashes,
-            features=features,
-            copy_cosine=model.spec.copy_cosine,
-            groups=groups,
+            features=np.concatenate([data.features for data in sets]),
+            copy_cosine=cosine,
         )
-    found += _model_findings(train_set, test_set, model, group_by, multilabel, progress)
+        found += copies.find_leakage(
+            paths,
+            [i >= n for i in range(len(paths))],
+            all_links,
+            groups=[item.metadata.get(group_by) for item in every] if group_by else None,
+        )
+    found += _model_findings(train_set, test_set, spec, progress)
     logger.info("checked %d images in %.1f s", n, time.perf_counter() - started)
     return CheckReport(
         n, dict(sorted(counts.items())), found, n_test, time.perf_counter() - started
@@ -237,21 +241,13 @@ def check_dataset(
 def _model_findings(
     train_set: EmbeddedSet,
     test_set: EmbeddedSet | None,
-    model: OnnxBackbone,
-    group_by: str | None,
-    multilabel: bool,
+    spec: TrainSpec,
     progress: ProgressCallback,
 ) -> list[Finding]:
     """Label issues, outliers and the learning curve: what cross-validated heads tell."""
     paths = [item.display_path for item in train_set.items]
     label_sets = [item.labels for item in train_set.items]
     found = detectors.find_outliers(paths, train_set.features)
-    spec = TrainSpec(
-        backbone=model.spec.name,
-        multilabel=multilabel,
-        group_by=group_by,
-        near_duplicate_cosine=model.spec.copy_cosine,
-    )
     try:
         classifier = fit_on_embeddings(train_set, spec, progress=progress)
     except TagloopError as exc:  # too few images or labels: the count findings say so
@@ -263,27 +259,24 @@ def _model_findings(
         classifier.oof_proba,
         classifier.labels,
         features=train_set.features,
-        multilabel=multilabel,
+        multilabel=spec.multilabel,
     )
-    groups = [item.metadata.get(group_by) for item in train_set.items] if group_by else None
-    test_known = None
-    if test_set is not None and test_set.items:
-        known = [
-            i for i, item in enumerate(test_set.items) if set(item.labels) <= set(classifier.labels)
-        ]
-        test_known = known or None
+    test_features, test_label_sets = None, None
+    if test_set is not None:
+        known, _ = split_known_labels(test_set.items, classifier.labels, whose="the training")
+        if known:
+            test_features = test_set.features[known]
+            test_label_sets = [test_set.items[i].labels for i in known]
     found += curve.find_learning_curve(
         train_set.features,
         label_sets,
         classifier.labels,
         dhashes=[info.dhash for info in train_set.infos],
-        groups=groups,
-        test_features=None
-        if test_known is None or test_set is None
-        else test_set.features[test_known],
-        test_label_sets=None
-        if test_known is None or test_set is None
-        else [test_set.items[i].labels for i in test_known],
+        groups=[item.metadata.get(spec.group_by) for item in train_set.items]
+        if spec.group_by
+        else None,
+        test_features=test_features,
+        test_label_sets=test_label_sets,
         spec=spec,
     )
     return found

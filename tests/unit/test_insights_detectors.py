@@ -11,6 +11,7 @@ from tagloop.insights.copies import (
     find_duplicates,
     find_leakage,
     find_near_duplicates,
+    link_copies,
 )
 from tagloop.insights.curve import find_learning_curve
 from tagloop.insights.detectors import (
@@ -139,7 +140,7 @@ def test_duplicates_by_bytes_or_pixels(
     shas: list[str], pixels: list[str | None] | None, groups: set[frozenset[str]]
 ) -> None:
     paths = [f"p{i}" for i in range(len(shas))]
-    found = find_duplicates(paths, shas, pixel_hashes=pixels)
+    found = find_duplicates(paths, link_copies(shas, pixel_hashes=pixels))
     _plain(found)
     assert _groups(found) == groups
 
@@ -174,16 +175,17 @@ def _copy_case(
 def test_near_duplicates_link_by_dhash_or_embedding(kind: str) -> None:
     hashes, shas, features, near, exact = _copy_case(kind)
     paths = [f"p{i}" for i in range(len(hashes))]
-    found = find_near_duplicates(paths, hashes, shas=shas, features=features, copy_cosine=0.95)
+    links = link_copies(shas, hashes, features=features, copy_cosine=0.95)
+    found = find_near_duplicates(paths, links)
     _plain(found)
     assert _groups(found) == near
-    assert _groups(find_duplicates(paths, shas)) == exact
+    assert _groups(find_duplicates(paths, link_copies(shas))) == exact
 
 
 def test_embedding_links_need_a_copy_cosine() -> None:
     hashes, shas, features, _, _ = _copy_case("edited")
     paths = [f"p{i}" for i in range(len(hashes))]
-    assert find_near_duplicates(paths, hashes, shas=shas, features=features) == []
+    assert find_near_duplicates(paths, link_copies(shas, hashes, features=features)) == []
 
 
 @pytest.mark.parametrize(
@@ -201,9 +203,8 @@ def test_conflicting_labels_within_copy_groups(
 ) -> None:
     hashes, shas, features, _, _ = _copy_case(kind)
     paths = [f"p{i}" for i in range(len(hashes))]
-    found = find_conflicting_labels(
-        paths, [(x,) for x in labels], hashes, shas=shas, features=features, copy_cosine=0.95
-    )
+    links = link_copies(shas, hashes, features=features, copy_cosine=0.95)
+    found = find_conflicting_labels(paths, [(x,) for x in labels], links)
     plain = _plain(found)
     assert _groups(found) == conflict
     if conflict:
@@ -236,7 +237,7 @@ def test_leakage_by_copy_or_group(case: str, expected: dict[str, tuple[str, list
     elif case == "group_and_copy":
         hashes[3] = _hash(1, flips=5)
         groups = ["carol", "dave", "erin", "carol", "erin"]
-    found = find_leakage(paths, is_test, shas, hashes, groups=groups)
+    found = find_leakage(paths, is_test, link_copies(shas, hashes), groups=groups)
     plain = _plain(found)
     got = {i["path"]: (i["kind"], i["matches"]) for f in plain for i in f["items"]}
     assert got == expected
@@ -247,7 +248,8 @@ def test_leakage_by_copy_or_group(case: str, expected: dict[str, tuple[str, list
 
 
 def test_leakage_needs_both_sides() -> None:
-    assert find_leakage(["a", "b"], [False, False], ["s", "s"], [_hash(0), _hash(0)]) == []
+    links = link_copies(["s", "s"], [_hash(0), _hash(0)])
+    assert find_leakage(["a", "b"], [False, False], links) == []
 
 
 # --- label issues and outliers ------------------------------------------------------------------

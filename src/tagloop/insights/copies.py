@@ -12,29 +12,51 @@ one cross-validation fold (:mod:`tagloop.train.splits`), so the check and the mo
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from tagloop.ingest.decode import close_hash_pairs
 from tagloop.insights.findings import Finding
-from tagloop.train.splits import NEAR_DUPLICATE_BITS, similar_pairs
+from tagloop.train.splits import NEAR_DUPLICATE_BITS, copy_pairs
 
 MAX_MATCHES = 10  # training paths listed per leaked test image
 
 
-def find_duplicates(
-    paths: Sequence[str],
+@dataclass(frozen=True)
+class CopyLinks:
+    """Which images of a set are copies of which: computed once, read by every detector."""
+
+    exact: np.ndarray  # one id per image, equal for exact copies
+    near: np.ndarray  # (m, 2) index pairs of near copies (may include exact pairs)
+
+
+def link_copies(
     shas: Sequence[str],
+    dhashes: Sequence[bytes] | None = None,
     *,
     pixel_hashes: Sequence[str | None] | None = None,
-) -> list[Finding]:
-    """``duplicate``: groups of byte-identical files (same sha256) or, when ``pixel_hashes`` are
-    given, files that decode to the same pixels (a PNG copy of a JPEG's pixels)."""
-    exact = _exact_ids(shas, pixel_hashes)
-    groups = _groups(paths, exact)
+    features: np.ndarray | None = None,
+    copy_cosine: float | None = None,
+    max_bits: int = NEAR_DUPLICATE_BITS,
+) -> CopyLinks:
+    """Exact copies (same bytes or, where given, the same pixel hash) and near copies (dHash
+    within ``max_bits``, or centred embeddings at ``copy_cosine`` or more; without
+    ``dhashes`` there are none, without ``copy_cosine`` dHash alone links)."""
+    near = (
+        np.empty((0, 2), dtype=np.int64)
+        if dhashes is None
+        else copy_pairs(dhashes, features=features, max_distance=max_bits, min_cosine=copy_cosine)
+    )
+    return CopyLinks(exact=_exact_ids(shas, pixel_hashes), near=near)
+
+
+def find_duplicates(paths: Sequence[str], links: CopyLinks) -> list[Finding]:
+    """``duplicate``: groups of byte-identical files (same sha256) or files that decode to the
+    same pixels (a PNG copy of a JPEG's pixels)."""
+    groups = _groups(paths, links.exact)
     if not groups:
         return []
     n_extra = sum(len(g) - 1 for g in groups)
@@ -57,26 +79,13 @@ def find_duplicates(
     ]
 
 
-def find_near_duplicates(
-    paths: Sequence[str],
-    dhashes: Sequence[bytes],
-    *,
-    shas: Sequence[str],
-    pixel_hashes: Sequence[str | None] | None = None,
-    features: np.ndarray | None = None,
-    copy_cosine: float | None = None,
-    max_bits: int = NEAR_DUPLICATE_BITS,
-) -> list[Finding]:
+def find_near_duplicates(paths: Sequence[str], links: CopyLinks) -> list[Finding]:
     """``near_duplicate``: groups of images linked by near-copy pairs (connected components).
 
     Pairs of exact copies are left out (``find_duplicates`` reports them): a group made only of
     exact copies is not reported here, and a group that is reported lists every file in it.
-    ``copy_cosine=None`` (or no ``features``) links by dHash only.
     """
-    exact = _exact_ids(shas, pixel_hashes)
-    pairs = _near_pairs(dhashes, features, copy_cosine, max_bits)
-    linked = _components(exact, pairs)
-    groups = _groups(paths, linked, exact)
+    groups = _groups(paths, _components(links.exact, links.near), links.exact)
     if not groups:
         return []
     n_images = sum(len(g) for g in groups)
@@ -100,22 +109,13 @@ def find_near_duplicates(
 
 
 def find_conflicting_labels(
-    paths: Sequence[str],
-    label_sets: Sequence[Sequence[str]],
-    dhashes: Sequence[bytes],
-    *,
-    shas: Sequence[str],
-    pixel_hashes: Sequence[str | None] | None = None,
-    features: np.ndarray | None = None,
-    copy_cosine: float | None = None,
-    max_bits: int = NEAR_DUPLICATE_BITS,
+    paths: Sequence[str], label_sets: Sequence[Sequence[str]], links: CopyLinks
 ) -> list[Finding]:
     """``conflicting_labels``: groups of exact or near copies whose label sets differ.
 
     Items list each image of those groups with its labels (``{"path", "labels"}``).
     """
-    exact = _exact_ids(shas, pixel_hashes)
-    linked = _components(exact, _near_pairs(dhashes, features, copy_cosine, max_bits))
+    linked = _components(links.exact, links.near)
     members: dict[int, list[int]] = {}
     for i, component in enumerate(linked.tolist()):
         members.setdefault(component, []).append(i)
@@ -151,27 +151,22 @@ def find_conflicting_labels(
 def find_leakage(
     paths: Sequence[str],
     is_test: Sequence[bool],
-    shas: Sequence[str],
-    dhashes: Sequence[bytes],
+    copies: CopyLinks,
     *,
-    pixel_hashes: Sequence[str | None] | None = None,
-    features: np.ndarray | None = None,
-    copy_cosine: float | None = None,
     groups: Sequence[str | None] | None = None,
-    max_bits: int = NEAR_DUPLICATE_BITS,
 ) -> list[Finding]:
     """``leakage``: test images that are exact or near copies of training images, or (with
     ``groups``) share a group value with training images.
 
-    The arrays cover training and test images together; ``is_test`` marks the test ones. Items
-    are the leaked test images: ``{"path", "reason", "kind", "matches", "n_matches"}``, with
-    ``kind`` one of ``duplicate``, ``near_duplicate`` or ``same_group`` (the strongest link)
-    and ``matches`` up to MAX_MATCHES training paths (copies first).
+    The arrays and ``copies`` cover training and test images together; ``is_test`` marks the
+    test ones. Items are the leaked test images: ``{"path", "reason", "kind", "matches",
+    "n_matches"}``, with ``kind`` one of ``duplicate``, ``near_duplicate`` or ``same_group``
+    (the strongest link) and ``matches`` up to MAX_MATCHES training paths (copies first).
     """
     test = np.asarray(is_test, dtype=bool)
     if not test.any() or test.all():
         return []
-    exact = _exact_ids(shas, pixel_hashes)
+    exact = copies.exact
     links: dict[int, dict[str, list[int]]] = {}  # test index -> kind -> training indices
 
     def link(kind: str, i: int, j: int) -> None:
@@ -187,7 +182,7 @@ def find_leakage(
             for b in idx:
                 if a < b:
                     link("duplicate", a, b)
-    for a, b in _near_pairs(dhashes, features, copy_cosine, max_bits).tolist():
+    for a, b in copies.near.tolist():
         if exact[a] != exact[b]:
             link("near_duplicate", a, b)
     if groups is not None:
@@ -263,22 +258,6 @@ def _exact_ids(shas: Sequence[str], pixel_hashes: Sequence[str | None] | None) -
         for key in keys:
             pairs.append((first.setdefault(key, i), i))
     return _components(np.arange(n), np.asarray(pairs, dtype=np.int64).reshape(-1, 2))
-
-
-def _near_pairs(
-    dhashes: Sequence[bytes],
-    features: np.ndarray | None,
-    copy_cosine: float | None,
-    max_bits: int,
-) -> np.ndarray:
-    n = len(dhashes)
-    found = [np.empty((0, 2), dtype=np.int64)]
-    if n > 1:
-        hashes = np.frombuffer(b"".join(dhashes), dtype=np.uint8).reshape(n, -1)
-        found.append(close_hash_pairs(hashes, max_bits).astype(np.int64))
-        if features is not None and copy_cosine is not None:
-            found.append(similar_pairs(np.asarray(features, dtype=np.float32), copy_cosine))
-    return np.concatenate(found)
 
 
 def _components(base: np.ndarray, pairs: np.ndarray) -> np.ndarray:

@@ -31,12 +31,9 @@ def related_groups(
 ) -> np.ndarray:
     """Component id per image: images linked by near-duplication or a shared group value."""
     n = len(dhashes)
-    edges = [np.empty((0, 2), dtype=np.int64)]
-    if n:
-        hashes = np.frombuffer(b"".join(dhashes), dtype=np.uint8).reshape(n, -1)
-        edges.append(close_hash_pairs(hashes, max_distance))
-    if features is not None and min_cosine is not None and n > 1:
-        edges.append(similar_pairs(features, min_cosine))
+    edges = [
+        copy_pairs(dhashes, features=features, max_distance=max_distance, min_cosine=min_cosine)
+    ]
     if group_values is not None:
         first: dict[str, int] = {}
         links = []
@@ -49,6 +46,25 @@ def related_groups(
     graph = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(n, n))
     _, component = connected_components(graph, directed=False)
     return np.asarray(component)
+
+
+def copy_pairs(
+    dhashes: Sequence[bytes],
+    *,
+    features: np.ndarray | None = None,
+    max_distance: int = NEAR_DUPLICATE_BITS,
+    min_cosine: float | None = None,
+) -> np.ndarray:
+    """Index pairs ``(i, j)`` of near copies: dHashes at most ``max_distance`` bits apart or,
+    with ``features`` and ``min_cosine``, nearly parallel centred embeddings."""
+    n = len(dhashes)
+    edges = [np.empty((0, 2), dtype=np.int64)]
+    if n:
+        hashes = np.frombuffer(b"".join(dhashes), dtype=np.uint8).reshape(n, -1)
+        edges.append(close_hash_pairs(hashes, max_distance).astype(np.int64))
+    if features is not None and min_cosine is not None and n > 1:
+        edges.append(similar_pairs(features, min_cosine))
+    return np.concatenate(edges)
 
 
 def similar_pairs(features: np.ndarray, min_cosine: float) -> np.ndarray:
