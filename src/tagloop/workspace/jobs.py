@@ -130,8 +130,8 @@ class Worker:
     ``after_training(ws, project_id, iteration_id)`` runs in the same thread after each
     training job that completed (the service uses it to score the review queue ahead of the
     first page view); its failure is logged and does not touch the iteration. ``at_start(ws)``
-    runs once in the thread before the first job (the service scores the review queues the
-    in-memory cache lost with the last process).
+    runs once in the thread, as soon as no job is waiting (the service scores the review queues
+    the in-memory cache lost with the last process; jobs a restart recovered go first).
     """
 
     def __init__(
@@ -158,11 +158,7 @@ class Worker:
         self._thread.join(timeout)
 
     def _loop(self) -> None:
-        if self.at_start is not None:
-            try:
-                self.at_start(self.ws)
-            except Exception:  # a warm-up, not a job
-                logger.exception("the worker's start-up work failed")
+        at_start = self.at_start  # run once, when no job waits (recovered jobs go first)
         while not self._stop.is_set():
             self.ws.jobs_changed.clear()
             try:
@@ -170,7 +166,15 @@ class Worker:
             except Exception:  # the database went away, ...: log, wait, try again
                 logger.exception("the job worker failed")
                 ran = False
-            if not ran:
+            if ran:
+                continue
+            if at_start is not None:
+                try:
+                    at_start(self.ws)
+                except Exception:  # a warm-up, not a job
+                    logger.exception("the worker's start-up work failed")
+                at_start = None
+            else:
                 self.ws.jobs_changed.wait(self.poll_seconds)
 
     def _after(self, project_id: str, iteration_id: str) -> None:

@@ -10,16 +10,16 @@ from typing import Any
 
 import numpy as np
 
-from tagloop.errors import RequestInvalid
+from tagloop.errors import NotFound, RequestInvalid
 from tagloop.review.select import rank_for_review, uncertainty
 from tagloop.store.queries import images as image_queries
 from tagloop.store.queries import iterations as iteration_queries
 from tagloop.store.queries import predictions as prediction_queries
-from tagloop.store.queries import projects as project_queries
 from tagloop.store.records import ImageQuery, IterationRecord
 from tagloop.workspace.context import Access, Workspace
 from tagloop.workspace.predictions import MAX_SCORED_UNTAGGED, score_contents, tag_results
-from tagloop.workspace.training import trained_iteration
+from tagloop.workspace.projects import list_projects
+from tagloop.workspace.training import latest_completed, trained_iteration
 
 logger = logging.getLogger(__name__)
 
@@ -124,19 +124,15 @@ def prepare_review(ws: Workspace, project_id: str, iteration_id: str) -> int:
 def prepare_reviews(ws: Workspace) -> int:
     """:func:`prepare_review` for every project's latest trained iteration (at server start:
     the scores live in memory). Returns how many items were scored."""
-    with ws.session() as session:
-        latest = [
-            done[-1]
-            for project in project_queries.list_projects(session, project_ids=None)
-            if (
-                done := [
-                    it
-                    for it in iteration_queries.list_iterations(session, project_id=project.id)
-                    if it.is_completed
-                ]
-            )
-        ]
-    return sum(prepare_review(ws, it.project_id, it.id) for it in latest)
+    everything = Access(role="training")
+    scored = 0
+    for project in list_projects(ws, everything):
+        try:
+            iteration = latest_completed(ws, everything, project.id)
+        except NotFound:  # never trained: nothing to score with
+            continue
+        scored += prepare_review(ws, project.id, iteration.id)
+    return scored
 
 
 def _candidates(ws: Workspace, project_id: str) -> list[tuple[str, str, str, datetime]]:
