@@ -143,8 +143,13 @@ def training_progress(
         return queries.job_for_iteration(session, iteration_id=iteration_id)
 
 
+def completed_iterations(ws: Workspace, access: Access, project_id: str) -> list[IterationRecord]:
+    """The project's trained iterations, oldest first."""
+    return [it for it in list_iterations(ws, access, project_id) if it.is_completed]
+
+
 def latest_completed(ws: Workspace, access: Access, project_id: str) -> IterationRecord:
-    done = [it for it in list_iterations(ws, access, project_id) if it.is_completed]
+    done = completed_iterations(ws, access, project_id)
     if not done:
         raise NotFound(
             "iteration", "(none)", "The project has no trained iteration yet; train first."
@@ -285,8 +290,11 @@ def image_results(
     *,
     tag_ids: Sequence[str] = (),
     only_wrong: bool = False,
+    predicted_tag_id: str | None = None,
 ) -> list[ImageResult]:
-    """Each training image of the iteration with its out-of-fold prediction, oldest first."""
+    """Each training image of the iteration with its out-of-fold prediction, oldest first;
+    only those truly tagged with one of ``tag_ids``, predicted ``predicted_tag_id``, or wrong,
+    when asked (a confusion-matrix cell is a true tag and a predicted one)."""
     iteration, snaps = trained_images(ws, access, project_id, iteration_id, tag_ids=tag_ids)
     ids = [str(t["id"]) for t in iteration.tags]
     multilabel = iteration.classification_type == "Multilabel"
@@ -304,7 +312,9 @@ def image_results(
             predictions=tuple((ids[j], round(float(row[j]), 6)) for j in order),
             predicted_tag_ids=predicted,
         )
-        if not (only_wrong and result.is_correct):
+        if only_wrong and result.is_correct:
+            continue
+        if predicted_tag_id is None or predicted_tag_id in predicted:
             out.append(result)
     return out
 

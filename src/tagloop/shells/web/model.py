@@ -62,9 +62,7 @@ async def performance_page(
 ) -> Response:
     ws, access = await page_access(request)
     project, counts = await call(projects.get_project_summary, ws, access, project_id)
-    done = [
-        it for it in await call(training.list_iterations, ws, access, project_id) if it.is_completed
-    ]
+    done = await call(training.completed_iterations, ws, access, project_id)
     context: dict[str, Any] = {
         "project": project,
         "counts": counts,
@@ -85,9 +83,8 @@ async def performance_page(
         selected.id,
         tag_ids=[true] if true else [],
         only_wrong=wrong,
+        predicted_tag_id=predicted or None,
     )
-    if predicted:
-        results = [r for r in results if predicted in r.predicted_tag_ids]
     n_pages = max(1, math.ceil(len(results) / RESULTS_PAGE))
     page = min(page, n_pages)
     return render(

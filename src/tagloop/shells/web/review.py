@@ -40,9 +40,7 @@ async def predictions_page(request: Request, project_id: str) -> Response:
 async def quick_test_page(request: Request, project_id: str) -> Response:
     ws, access = await page_access(request)
     project, counts = await call(projects.get_project_summary, ws, access, project_id)
-    done = [
-        it for it in await call(training.list_iterations, ws, access, project_id) if it.is_completed
-    ]
+    done = await call(training.completed_iterations, ws, access, project_id)
     return render(
         request,
         "quicktest.html",
