@@ -94,6 +94,11 @@ def _r(value: float) -> float:
     return round(float(value), 6)
 
 
+def _f1(tp: int, n_pred: int, n_true: int) -> float:
+    """F1 from counts: true positives, predicted and true labels (0 when both are none)."""
+    return _r(2 * tp / (n_pred + n_true) if n_pred + n_true else 0.0)
+
+
 def threshold_performance(
     Y: np.ndarray,  # noqa: N803
     proba: np.ndarray,
@@ -117,7 +122,7 @@ def threshold_performance(
             {
                 "precision": _r(tp / n_pred if n_pred else 0.0),
                 "recall": _r(tp / n_true if n_true else 0.0),
-                "f1": _r(2 * tp / (n_pred + n_true) if n_pred + n_true else 0.0),
+                "f1": _f1(tp, n_pred, n_true),
                 "average_precision": _r(ap),
             }
         )
@@ -127,7 +132,7 @@ def threshold_performance(
     overall = {
         "precision": _r(tp / n_pred if n_pred else 0.0),
         "recall": _r(tp / n_true if n_true else 0.0),
-        "f1": _r(2 * tp / (n_pred + n_true) if n_pred + n_true else 0.0),
+        "f1": _f1(tp, n_pred, n_true),
         "macro_f1": _r(float(np.mean([p["f1"] for p in present])) if present else 0.0),
         "average_precision": _r(
             float(np.mean([p["average_precision"] for p in present])) if present else 0.0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
@@ -61,9 +62,7 @@ async def image_page(
     total = await call(images.count_images, ws, access, project_id, base)
     n_pages = max(1, math.ceil(total / PAGE_SIZE))
     page = min(page, n_pages)
-    query = ImageQuery(
-        tagging=base.tagging, tag_ids=base.tag_ids, skip=(page - 1) * PAGE_SIZE, take=PAGE_SIZE
-    )
+    query = replace(base, skip=(page - 1) * PAGE_SIZE, take=PAGE_SIZE)
     shown = await call(images.list_images, ws, access, project_id, query)
     return render(
         request,

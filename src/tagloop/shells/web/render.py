@@ -21,7 +21,7 @@ HERE = Path(__file__).parent
 STATIC_DIR = HERE / "static"
 templates = Jinja2Templates(directory=HERE / "templates")
 # Paths that are not pages: their errors stay JSON (the API's own shapes).
-NOT_PAGES = ("/api/", "/customvision/", "/static/", "/health", "/docs", "/redoc", "/openapi")
+NOT_PAGES = ("/api/", "/customvision/", "/static/", "/health", "/docs", "/openapi")
 
 
 class LoginRequired(Exception):
