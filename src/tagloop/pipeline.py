@@ -278,6 +278,7 @@ def _model_findings(
         test_features=test_features,
         test_label_sets=test_label_sets,
         spec=spec,
+        fold_of=classifier.folds,
     )
     return found
 

@@ -15,11 +15,11 @@ from typing import Any
 
 import numpy as np
 
+from tagloop.errors import TooFewImages
 from tagloop.evaluate.metrics import build_report
 from tagloop.insights.findings import Finding
 from tagloop.train.heads import create_head
-from tagloop.train.service import TrainSpec, encode_labels
-from tagloop.train.splits import make_folds, related_groups
+from tagloop.train.service import TrainSpec, cross_validation_folds, encode_labels
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +38,7 @@ def find_learning_curve(
     test_features: np.ndarray | None = None,
     test_label_sets: Sequence[Sequence[str]] | None = None,
     spec: TrainSpec | None = None,
+    fold_of: np.ndarray | None = None,
     fractions: Sequence[float] = FRACTIONS,
     min_gain: float = MIN_GAIN,
 ) -> list[Finding]:
@@ -50,11 +51,12 @@ def find_learning_curve(
     ``last_gain`` (the raw difference of the last two points).
 
     ``spec`` supplies the head and its settings (``C``, class weights, multilabel, folds, copy
-    rules, ``random_state``); ``C=None`` uses the middle of its grid. Without a test set the
-    folds are training's own, so the 100% point is training's cross-validated accuracy; the cost
-    is ``len(fractions)`` times training's cross-validation (one fit per fraction with a test
-    set). ``fractions`` ascend to 1.0, at least two. Returns no finding when there are too few
-    images (under MIN_IMAGES) or labels to draw a curve.
+    rules, ``random_state``); ``C=None`` uses the middle of its grid. ``fold_of`` (the fold
+    index per image of a training run with that spec) saves drawing the same folds again.
+    Without a test set the folds are training's own, so the 100% point is training's
+    cross-validated accuracy; the cost is ``len(fractions)`` times training's cross-validation
+    (one fit per fraction with a test set). ``fractions`` ascend to 1.0, at least two. Returns
+    no finding when there are too few images (under MIN_IMAGES) or labels to draw a curve.
     """
     if len(fractions) < 2:
         raise ValueError("a learning curve needs at least two fractions")
@@ -68,6 +70,7 @@ def find_learning_curve(
         test_features=test_features,
         test_label_sets=test_label_sets,
         spec=spec,
+        fold_of=fold_of,
         fractions=fractions,
     )
     if curve is None:
@@ -126,6 +129,7 @@ def learning_curve(
     test_features: np.ndarray | None,
     test_label_sets: Sequence[Sequence[str]] | None,
     spec: TrainSpec,
+    fold_of: np.ndarray | None = None,
     fractions: Sequence[float],
 ) -> dict[str, Any] | None:
     """``{"points": [{"fraction", "n_images", "accuracy", "macro_f1"}], "per_label": {label:
@@ -145,19 +149,18 @@ def learning_curve(
         truth = [encode_labels(kept, labels)]
         evaluation = "test"
     else:
-        related = related_groups(
-            dhashes,
-            groups,
-            features=X,
-            max_distance=spec.near_duplicate_bits,
-            min_cosine=spec.near_duplicate_cosine,
-        )
-        try:
-            folds = make_folds(
-                strata, related, n_splits=spec.n_splits, random_state=spec.random_state
-            )
-        except ValueError:
-            return None
+        if fold_of is not None:  # training's own folds, already drawn
+            folds = [
+                (np.flatnonzero(fold_of != f), np.flatnonzero(fold_of == f))
+                for f in np.unique(fold_of)
+            ]
+        else:
+            try:
+                _, folds = cross_validation_folds(
+                    X, strata, dhashes=dhashes, group_values=groups, spec=spec
+                )
+            except TooFewImages:
+                return None
         held_out = [(train, X[test]) for train, test in folds]
         truth = [Y[test] for _, test in folds]
         evaluation = "cross-validation"

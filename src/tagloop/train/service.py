@@ -111,6 +111,34 @@ def check_label_counts(counts: dict[str, int], *, multilabel: bool) -> None:
         )
 
 
+def cross_validation_folds(
+    features: np.ndarray,
+    strata: np.ndarray,
+    *,
+    dhashes: Sequence[bytes],
+    group_values: Sequence[str | None] | None,
+    spec: TrainSpec,
+) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray]]]:
+    """The related-image group of each image (copies, shared group values) and the
+    (train, test) index folds that keep each group on one side; :class:`TooFewImages` when
+    there are not two unrelated groups."""
+    groups = related_groups(
+        dhashes,
+        group_values,
+        features=features,
+        max_distance=spec.near_duplicate_bits,
+        min_cosine=spec.near_duplicate_cosine,
+    )
+    try:
+        folds = make_folds(strata, groups, n_splits=spec.n_splits, random_state=spec.random_state)
+    except ValueError:
+        raise TooFewImages(
+            "cross-validation needs images from at least two unrelated groups; all images are "
+            "near-duplicates of each other or share one group value"
+        ) from None
+    return groups, folds
+
+
 def train_classifier(
     features: np.ndarray,
     Y: np.ndarray,  # noqa: N803
@@ -121,21 +149,10 @@ def train_classifier(
     spec: TrainSpec,
     progress: ProgressCallback = no_progress,
 ) -> TrainedClassifier:
-    groups = related_groups(
-        dhashes,
-        group_values,
-        features=features,
-        max_distance=spec.near_duplicate_bits,
-        min_cosine=spec.near_duplicate_cosine,
-    )
     strata = _strata(Y)
-    try:
-        folds = make_folds(strata, groups, n_splits=spec.n_splits, random_state=spec.random_state)
-    except ValueError:
-        raise TooFewImages(
-            "cross-validation needs images from at least two unrelated groups; all images are "
-            "near-duplicates of each other or share one group value"
-        ) from None
+    groups, folds = cross_validation_folds(
+        features, strata, dhashes=dhashes, group_values=group_values, spec=spec
+    )
     grid = (spec.C,) if spec.C is not None else spec.c_grid
     n_steps = len(folds) + 1
     progress("train", 0, n_steps)
