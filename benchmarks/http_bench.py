@@ -42,7 +42,7 @@ import httpx
 import numpy as np
 from PIL import Image, ImageOps
 
-from report import environment, relative, show, title, write_results
+from report import environment, expect_status, relative, show, title, write_results
 from tagloop.embed.backbones import DEFAULT_BACKBONE
 
 REPO = Path(__file__).resolve().parents[1]
@@ -217,13 +217,15 @@ def _setup(server: Server) -> dict[str, Any]:
     title(f"project: {len(LABELS)} tags x {N_PER_LABEL} images ({source})")
     out: dict[str, Any] = {"server_start_seconds": server.start_seconds, "images_from": source}
     with server.client("training") as api:
-        response = _ok(api.post(f"{T}/projects", params={"name": "http-bench"}, headers=JSON_TYPE))
+        response = expect_status(
+            api.post(f"{T}/projects", params={"name": "http-bench"}, headers=JSON_TYPE)
+        )
         project = response.json()
         if project["settings"]["domainId"] != GENERAL_DOMAIN:
             raise SystemExit(f"the default domain is not General: {project['settings']}")
         pid = project["id"]
         tags = {
-            label: _ok(api.post(f"{T}/projects/{pid}/tags?name={label}")).json()["id"]
+            label: expect_status(api.post(f"{T}/projects/{pid}/tags?name={label}")).json()["id"]
             for label in LABELS
         }
         entries = [
@@ -236,7 +238,7 @@ def _setup(server: Server) -> dict[str, Any]:
             for i, data in enumerate(images[label])
         ]
         started = time.perf_counter()
-        summary = _ok(
+        summary = expect_status(
             api.post(
                 f"{T}/projects/{pid}/images/files",
                 content=json.dumps({"images": entries}).encode(),
@@ -249,17 +251,19 @@ def _setup(server: Server) -> dict[str, Any]:
         _row(f"upload {len(entries)} images (images/files)", f"{out['upload_seconds']:.2f} s")
 
         started = time.perf_counter()
-        iteration = _ok(api.post(f"{T}/projects/{pid}/train", headers=JSON_TYPE)).json()
+        iteration = expect_status(api.post(f"{T}/projects/{pid}/train", headers=JSON_TYPE)).json()
         while iteration["status"] == "Training":
             time.sleep(0.5)
-            iteration = _ok(api.get(f"{T}/projects/{pid}/iterations/{iteration['id']}")).json()
+            iteration = expect_status(
+                api.get(f"{T}/projects/{pid}/iterations/{iteration['id']}")
+            ).json()
             if time.perf_counter() - started > 900:
                 raise SystemExit("training took more than 15 minutes")
         if iteration["status"] != "Completed":
             raise SystemExit(f"training ended {iteration['status']}: {iteration}")
         out["train_seconds"] = time.perf_counter() - started
         _row("train (Training -> Completed)", f"{out['train_seconds']:.1f} s")
-        _ok(
+        expect_status(
             api.post(
                 f"{T}/projects/{pid}/iterations/{iteration['id']}/publish",
                 params={"publishName": PUBLISH_NAME, "predictionId": RESOURCE_ID},
@@ -302,16 +306,6 @@ def _multipart(image: bytes) -> bytes:
     """The body the SDK sends for classify_image: one ``imageData`` part, raw bytes."""
     head = f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="imageData"\r\n\r\n'
     return head.encode() + image + f"\r\n--{BOUNDARY}--\r\n".encode()
-
-
-def _ok(response: httpx.Response) -> httpx.Response:
-    if response.status_code != 200:
-        request = response.request
-        raise SystemExit(
-            f"{request.method} {request.url.path} answered {response.status_code}: "
-            f"{response.text[:500]}"
-        )
-    return response
 
 
 # --------------------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ import json
 import os
 import platform
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -48,3 +48,17 @@ def write_results(path: Path, results: dict[str, Any], note: str = "") -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(results, indent=2) + "\n")
     print(f"\nwrote {relative(path)}{note}")
+
+
+R = TypeVar("R")
+
+
+def expect_status(response: R, status: int = 200) -> R:
+    """The response, or stop the benchmark saying which request failed and how."""
+    code = getattr(response, "status_code", None)
+    if code != status:
+        request = getattr(response, "request", None)
+        where = f"{request.method} {request.url.path}" if request is not None else "request"
+        text = str(getattr(response, "text", ""))[:500]
+        raise SystemExit(f"{where} answered {code}: {text}")
+    return response

@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PIL import Image
 
-from report import environment, show, title, write_results
+from report import environment, expect_status, show, title, write_results
 from tagloop.config import Settings
 from tagloop.embed.backbones import DEFAULT_BACKBONE
 from tagloop.shells.api.app import create_app
@@ -179,12 +179,16 @@ def _setup(
     )
     out: dict[str, Any] = {}
     seconds, project = _timed(
-        lambda: _ok(client.post(f"{API}/projects", json={"name": "web-bench"}), 201).json()
+        lambda: expect_status(
+            client.post(f"{API}/projects", json={"name": "web-bench"}), 201
+        ).json()
     )
     pid = project["id"]
     _row("create project", f"{seconds:.1f} s")
     tag_ids = [
-        _ok(client.post(f"{API}/projects/{pid}/tags", json={"name": f"tag-{k}"}), 201).json()["id"]
+        expect_status(
+            client.post(f"{API}/projects/{pid}/tags", json={"name": f"tag-{k}"}), 201
+        ).json()["id"]
         for k in range(N_TAGS)
     ]
 
@@ -217,23 +221,27 @@ def _setup(
                 for i, data in enumerate(chunk)
             ]
             params = {"tag_ids": tag_id} if tag_id else {}
-            answer = _ok(client.post(f"{API}/projects/{pid}/images", params=params, files=files))
+            answer = expect_status(
+                client.post(f"{API}/projects/{pid}/images", params=params, files=files)
+            )
             statuses = {item["status"] for item in answer.json()["images"]}
             if statuses != {"OK"}:
                 raise SystemExit(f"upload answered statuses {statuses}")
             n_sent += len(chunk)
         _row(f"uploaded {n_sent} images", f"{time.perf_counter() - started:.1f} s so far")
     out["upload_seconds"] = time.perf_counter() - started
-    counts = _ok(client.get(f"{API}/projects/{pid}")).json()
+    counts = expect_status(client.get(f"{API}/projects/{pid}")).json()
     if (counts["n_images"], counts["n_untagged"]) != (n_sent, len(untagged)):
         raise SystemExit(f"the project counts {counts}, not {n_sent} images")
 
     started = time.perf_counter()
-    iteration = _ok(client.post(f"{API}/projects/{pid}/train"), 202).json()
+    iteration = expect_status(client.post(f"{API}/projects/{pid}/train"), 202).json()
     last = ""
     while iteration["status"] == "Training":
         time.sleep(1.0)
-        iteration = _ok(client.get(f"{API}/projects/{pid}/iterations/{iteration['id']}")).json()
+        iteration = expect_status(
+            client.get(f"{API}/projects/{pid}/iterations/{iteration['id']}")
+        ).json()
         progress = iteration.get("progress") or {}
         line = f"{progress.get('stage', '?')} {progress.get('done', 0)}/{progress.get('total', 0)}"
         if line != last:
@@ -249,7 +257,9 @@ def _setup(
     started = time.perf_counter()
     for data in held_out:
         files = {"imageData": ("held-out.jpg", data, "image/jpeg")}
-        _ok(client.post(f"{API}/projects/{pid}/quicktest", params={"store": "true"}, files=files))
+        expect_status(
+            client.post(f"{API}/projects/{pid}/quicktest", params={"store": "true"}, files=files)
+        )
     out["store_predictions_seconds"] = time.perf_counter() - started
     _row(
         f"store {len(held_out)} predictions (quicktest)",
@@ -309,16 +319,6 @@ def _login(client: TestClient, key: str) -> None:
     answer = client.post("/login", data={"key": key, "next": "/"}, follow_redirects=False)
     if answer.status_code != 303 or "tagloop_key" not in client.cookies:
         raise SystemExit(f"POST /login answered {answer.status_code}: {answer.text[:300]}")
-
-
-def _ok(response: Any, status: int = 200) -> Any:
-    if response.status_code != status:
-        request = response.request
-        raise SystemExit(
-            f"{request.method} {request.url.path} answered {response.status_code}: "
-            f"{response.text[:500]}"
-        )
-    return response
 
 
 # --------------------------------------------------------------------------------------------
