@@ -26,16 +26,13 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 from PIL import Image, ImageDraw
-from tests.conftest import COLOURS, SAMPLE_DATA, TINY, jpeg_bytes, plant_bad_files
+from tests.conftest import COLOURS, TINY, jpeg_bytes, plant_bad_files
+from tests.integration.sdk_support import REAL_IMAGES, requires_real_photos
 
 from tagloop.config import Settings
 from tagloop.project import Project
 from tagloop.shells.cli import cli
 
-REAL_IMAGES = SAMPLE_DATA / "images"
-requires_real_photos = pytest.mark.skipif(
-    not REAL_IMAGES.is_dir(), reason=f"real photos not found at {REAL_IMAGES}"
-)
 COPY_CODES = ("duplicate", "near_duplicate", "conflicting_labels")
 
 
