@@ -90,6 +90,13 @@ class Settings(BaseSettings):
         default=False,
         description="Let URL uploads and predictions fetch loopback, private and link-local hosts.",
     )
+    advanced_budget_seconds: float = Field(
+        default=600.0,
+        gt=0,
+        le=24 * 3600,
+        description="Budget of advanced training when a request names none (seconds); Custom "
+        "Vision's reservedBudgetInHours caps it.",
+    )
     url_timeout_seconds: float = Field(
         default=10.0, gt=0, description="Time limit for fetching an image URL."
     )

@@ -127,6 +127,12 @@ class Unauthorized(TagloopError):
     code = "unauthorized"
 
 
+class BudgetInvalid(RequestInvalid):
+    """An advanced-training budget that is not a positive duration within the maximum."""
+
+    code = "budget_invalid"
+
+
 class TrainingInvalid(RequestInvalid):
     """The project's images and tags cannot be trained on yet (too few tags or images)."""
 

@@ -80,6 +80,8 @@ class Project:
             label_counts=run.classifier.label_counts,
             n_embedded=run.train_set.n_computed,
             test_skipped=(*test_unlabeled, *run.test_skipped),
+            training_type=run.training_type,
+            advanced=run.classifier.details.get("advanced"),
         )
 
     def check(

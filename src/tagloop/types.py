@@ -5,16 +5,24 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
+
+# Quick: a linear head on the frozen backbone's features (seconds). Advanced: the backbone's
+# last stages fine-tuned within a time budget (minutes).
+TrainingType = Literal["quick", "advanced"]
 
 
 class ProgressCallback(Protocol):
-    """Told how far a stage got; shells draw it (a progress bar), the core never does."""
+    """Told how far a stage got; shells draw it (a progress bar), the core never does.
 
-    def __call__(self, stage: str, done: int, total: int) -> None: ...
+    ``detail`` says what runs now when the count alone does not (advanced training: fold,
+    trial, epoch, validation loss, time left).
+    """
+
+    def __call__(self, stage: str, done: int, total: int, detail: str = "") -> None: ...
 
 
-def no_progress(stage: str, done: int, total: int) -> None:
+def no_progress(stage: str, done: int, total: int, detail: str = "") -> None:
     """The default progress callback: ignores everything."""
 
 
@@ -131,9 +139,13 @@ class TrainResult:
     label_counts: Mapping[str, int]
     n_embedded: int
     test_skipped: tuple[SkippedImage, ...] = ()
+    training_type: str = "quick"  # what the model is: "advanced" only when fine-tuned
+    advanced: Mapping[str, Any] | None = None  # advanced training's plan, search and choices
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "training_type": self.training_type,
+            "advanced": dict(self.advanced) if self.advanced is not None else None,
             "labels": list(self.labels),
             "label_counts": dict(self.label_counts),
             "n_images": self.n_images,

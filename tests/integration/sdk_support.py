@@ -16,7 +16,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -133,6 +133,7 @@ def running_server(
     training_key: str = TRAINING_KEY,
     prediction_key: str = PREDICTION_KEY,
     ready_timeout: float = 60.0,
+    env: Mapping[str, str] | None = None,
 ) -> Iterator[Server]:
     """Start `tagloop serve` on ``data_dir``; yield once ``/health`` answers 200; stop on exit.
 
@@ -148,6 +149,7 @@ def running_server(
         "TAGLOOP_PREDICTION_KEY": prediction_key,
         "TAGLOOP_CACHE_DIR": str(cache_dir),
         "PYTHONUNBUFFERED": "1",
+        **(env or {}),
     }
     command = server_command(port, data_dir)
     with open(log_path, "wb") as log:

@@ -36,6 +36,7 @@ from .sdk_support import (
     LabelPhotos,
     PredictionError,
     Server,
+    TrainingError,
     check_image_prediction,
     enlarged_jpeg,
     expect_error,
@@ -56,6 +57,7 @@ pytestmark = [pytest.mark.slow, requires_real_photos]
 LABELS = ("blazer", "polo", "body")
 SEED = 0
 N_TRAIN = 40  # per label
+ADVANCED_BUDGET_S = 30.0  # the server's advanced budget (reservedBudgetInHours caps it)
 N_HELD_OUT = 20  # per label, never tagged
 N_FILES = 25  # per label through create_images_from_files (75 → batches of 64 + 11)
 N_UNTAGGED = 2  # per label: held-out photos also uploaded without tags (for suggestions)
@@ -73,7 +75,9 @@ def read_raw(path: Path) -> bytes:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, shared_cache: Path) -> Iterator[Server]:
-    with running_server(tmp_path_factory.mktemp("sdk") / "data", shared_cache) as running:
+    data_dir = tmp_path_factory.mktemp("sdk") / "data"
+    env = {"TAGLOOP_ADVANCED_BUDGET_SECONDS": str(ADVANCED_BUDGET_S)}
+    with running_server(data_dir, shared_cache, env=env) as running:
         yield running
 
 
@@ -610,6 +614,29 @@ def test_project_keys_isolate_projects(
     check_image_prediction(still, b.id, published.id, set(LABELS))
 
     trainer.delete_project(a.id)
+
+
+def test_advanced_training_through_the_sdk(
+    server: Server, trainer: CustomVisionTrainingClient, uploaded: Uploaded
+) -> None:
+    """train_project(training_type="Advanced", reserved_budget_in_hours=1): the hour caps the
+    server's budget (TAGLOOP_ADVANCED_BUDGET_SECONDS); the iteration says Advanced."""
+    project_id = uploaded.project.id
+    started = time.monotonic()
+    iteration = trainer.train_project(
+        project_id, training_type="Advanced", reserved_budget_in_hours=1, force_train=True
+    )
+    assert (iteration.status, iteration.training_type) == ("Training", "Advanced")
+    assert iteration.reserved_budget_in_hours == 1
+    done = wait_for_iteration(trainer, project_id, iteration.id, timeout=180, server=server)
+    assert time.monotonic() - started <= ADVANCED_BUDGET_S * 1.15 + 5  # + polling
+    assert (done.training_type, done.reserved_budget_in_hours) == ("Advanced", 1)
+    performance = trainer.get_iteration_performance(project_id, iteration.id)
+    assert {t.name for t in performance.per_tag_performance} == set(LABELS)
+    assert 0.0 <= performance.precision <= 1.0
+    with pytest.raises(TrainingError):
+        trainer.train_project(project_id, training_type="Expert", force_train=True)
+    trainer.delete_iteration(project_id, iteration.id)
 
 
 def test_readme_sdk_example_runs_as_shown(

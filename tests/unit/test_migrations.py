@@ -26,4 +26,38 @@ def test_opening_twice_is_idempotent_and_uses_wal(tmp_path: Path) -> None:
         mode = connection.exec_driver_sql("PRAGMA journal_mode").scalar()
         fks = connection.exec_driver_sql("PRAGMA foreign_keys").scalar()
         version = connection.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
-    assert (mode, fks, version) == ("wal", 1, "0001")
+    assert (mode, fks, version) == ("wal", 1, "0002")
+
+
+def test_iterations_from_0001_upgrade_as_quick_trainings(tmp_path: Path) -> None:
+    """A database made before advanced training keeps its iterations, now typed quick."""
+    from alembic import command
+
+    from tagloop.store.db import alembic_config
+
+    import sqlalchemy as sa
+
+    url = f"sqlite:///{tmp_path / 'old.sqlite'}"
+    engine = sa.create_engine(url)
+    with engine.begin() as connection:
+        config = alembic_config()
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0001")
+        connection.exec_driver_sql(
+            "INSERT INTO projects (id, name, description, classification_type, domain_id, "
+            "backbone, training_key, prediction_key, created, last_modified) VALUES "
+            "('p', 'p', '', 'Multiclass', 'd', 'b', 'tk', 'pk', '2026-01-01', '2026-01-01')"
+        )
+        connection.exec_driver_sql(
+            "INSERT INTO iterations (id, project_id, number, name, status, classification_type,"
+            " domain_id, backbone, created, last_modified, training_seconds, fingerprint, tags)"
+            " VALUES ('i', 'p', 1, 'Iteration 1', 'Completed', 'Multiclass', 'd', 'b',"
+            " '2026-01-01', '2026-01-01', 1.0, 'f', '[]')"
+        )
+    engine.dispose()
+    database = open_database(url)
+    with database.engine.connect() as connection:
+        row = connection.exec_driver_sql(
+            "SELECT training_type, budget_seconds FROM iterations WHERE id = 'i'"
+        ).one()
+    assert tuple(row) == ("quick", None)

@@ -45,6 +45,9 @@ class BackboneSpec:
     # Centred-cosine similarity above which two images count as copies (flips, crops, edits
     # that dHash misses); calibrated per backbone, None where it has not been.
     copy_cosine: float | None = None
+    # Built with the EfficientNet-Lite layer names (stem, blocks, head), so advanced training
+    # can cut it into a frozen trunk and a trainable tail (see embed/trunk.py).
+    fine_tunable: bool = False
 
     @property
     def weights_version(self) -> str:
@@ -223,5 +226,6 @@ for _index, _size, _note in _LITE:
             # at 0.944 (99th percentile 0.86). At 0.95, 94% of brightened copies and 58% of
             # mirrored ones (which dHash misses) are linked; resized copies are dHash's job.
             copy_cosine=0.95,
+            fine_tunable=True,
         )
     )

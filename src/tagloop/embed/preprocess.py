@@ -14,7 +14,7 @@ from PIL import Image, ImageOps
 
 from tagloop.ingest.decode import DecodedImage, open_image
 
-_RESAMPLING = {"bilinear": Image.Resampling.BILINEAR, "bicubic": Image.Resampling.BICUBIC}
+RESAMPLING = {"bilinear": Image.Resampling.BILINEAR, "bicubic": Image.Resampling.BICUBIC}
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ def _triple(values: Any) -> tuple[float, float, float]:
 def prepare(img: Image.Image, cfg: PreprocessConfig) -> np.ndarray:
     """An upright RGB image → (S, S, 3) uint8 model input."""
     size = (cfg.image_size, cfg.image_size)
-    resample = _RESAMPLING[cfg.interpolation]
+    resample = RESAMPLING[cfg.interpolation]
     if cfg.resize == "center_crop":
         img = ImageOps.fit(img, size, resample)
     elif cfg.resize == "squash":

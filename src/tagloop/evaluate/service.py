@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+
+import numpy as np
 
 from tagloop.embed.service import EmbeddedSet
 from tagloop.errors import NoReadableImages
@@ -48,15 +50,24 @@ def cross_validated_report(classifier: TrainedClassifier) -> EvalReport:
 
 
 def held_out_report(
-    classifier: TrainedClassifier, data: EmbeddedSet, *, threshold: float | None, name: str
+    classifier: TrainedClassifier,
+    data: EmbeddedSet,
+    *,
+    threshold: float | None,
+    name: str,
+    predict: Callable[[Sequence[int]], np.ndarray] | None = None,
 ) -> tuple[EvalReport, list[SkippedImage]]:
-    """Score the classifier on embedded test images; images with unknown labels are skipped."""
+    """Score the classifier on embedded test images; images with unknown labels are skipped.
+
+    ``predict(indices)`` gives the probabilities of those test images when the classifier is
+    not the linear head on their features (a fine-tuned model).
+    """
     known, unknown = split_known_labels(data.items, classifier.labels, whose="the training")
     if not known:
         raise NoReadableImages(f"no readable test images with the training labels in {name}")
     report = build_report(
         encode_labels([data.items[i].labels for i in known], classifier.labels),
-        classifier.head.predict_proba(data.features[known]),
+        predict(known) if predict else classifier.head.predict_proba(data.features[known]),
         classifier.labels,
         multilabel=classifier.spec.multilabel,
         threshold=threshold,

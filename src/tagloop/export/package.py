@@ -7,15 +7,19 @@ import importlib.metadata
 import logging
 import platform
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from tagloop.embed.backbones import OnnxBackbone
+from tagloop.export.finetuned import build_finetuned_graph, torch_probabilities
 from tagloop.export.onnx import build_classifier_graph, check_parity
 from tagloop.store.packages import write_package
 from tagloop.train.service import TrainedClassifier
 from tagloop.types import EvalReport
+
+if TYPE_CHECKING:
+    import torch
 
 logger = logging.getLogger(__name__)
 
@@ -31,18 +35,34 @@ def package_classifier(
     check_pixels: np.ndarray,
     check_features: np.ndarray,
     test: EvalReport | None = None,
+    finetuned: torch.nn.Module | None = None,
 ) -> Path:
     """Export backbone + head as one graph, refuse it unless it reproduces the trained model on
-    ``check_pixels`` (whose cached features are ``check_features``), then write the package."""
+    ``check_pixels`` (whose cached features are ``check_features``), then write the package.
+
+    ``finetuned`` (advanced training; see :func:`tagloop.export.finetuned.packaged_module`)
+    replaces the linear head on the frozen backbone; the graph is then checked against torch.
+    """
     head = classifier.head
-    model_bytes = build_classifier_graph(
-        backbone.onnx_path,
-        weight=head.coef_,
-        bias=head.intercept_,
-        multilabel=classifier.spec.multilabel,
-        labels=classifier.labels,
-    )
-    diff = check_parity(model_bytes, check_pixels, head.predict_proba(check_features))
+    multilabel = classifier.spec.multilabel
+    if finetuned is None:
+        model_bytes = build_classifier_graph(
+            backbone.onnx_path,
+            weight=head.coef_,
+            bias=head.intercept_,
+            multilabel=multilabel,
+            labels=classifier.labels,
+        )
+        expected = head.predict_proba(check_features)
+        head_meta: dict[str, Any] = {"name": classifier.spec.head, "C": classifier.C}
+    else:
+        size = backbone.spec.preprocess.image_size
+        model_bytes = build_finetuned_graph(
+            finetuned, image_size=size, multilabel=multilabel, labels=classifier.labels
+        )
+        expected = torch_probabilities(finetuned, check_pixels)
+        head_meta = {"name": "fine-tuned", "C_of_initial_head": classifier.C}
+    diff = check_parity(model_bytes, check_pixels, expected)
     logger.info("export parity on %d training images: max |diff| = %.2e", len(check_pixels), diff)
     meta: dict[str, Any] = {
         "labels": list(classifier.labels),
@@ -55,7 +75,10 @@ def package_classifier(
         },
         "preprocessing": backbone.spec.preprocess.to_dict(),
         "backbone": backbone.spec.to_dict(),
-        "head": {"name": classifier.spec.head, "C": classifier.C},
+        "head": head_meta,
+        # What the graph holds: "advanced" (a fine-tuned tail) or "quick" (a linear head), also
+        # when advanced training was asked for but fell back (training.advanced.fallback).
+        "training_type": "quick" if finetuned is None else "advanced",
         "metrics": evaluation.to_dict(),
         "test_metrics": test.to_dict() if test else None,
         "training": {

@@ -9,6 +9,7 @@ import logging
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import click
 from tqdm import tqdm
@@ -16,10 +17,11 @@ from tqdm import tqdm
 from tagloop import __version__
 from tagloop.config import load_settings
 from tagloop.embed.backbones import DEFAULT_BACKBONE, list_backbones
-from tagloop.errors import TagloopError
+from tagloop.errors import BudgetInvalid, TagloopError
 from tagloop.insights.findings import CheckReport, sort_findings
 from tagloop.log import configure_logging
 from tagloop.project import Project
+from tagloop.train.advanced import DEFAULT_BUDGET_SECONDS, parse_budget
 from tagloop.train.service import TrainSpec
 from tagloop.types import EvalReport
 
@@ -48,7 +50,7 @@ class _Bars:
         self.enabled = enabled
         self.bars: dict[str, tqdm] = {}
 
-    def __call__(self, stage: str, done: int, total: int) -> None:
+    def __call__(self, stage: str, done: int, total: int, detail: str = "") -> None:
         if not self.enabled or total == 0:
             return
         bar = self.bars.get(stage)
@@ -64,9 +66,32 @@ class _Bars:
                 dynamic_ncols=True,
             )
         bar.update(done - bar.n)
+        if detail:
+            bar.set_postfix_str(detail, refresh=False)
         if done >= total:
             bar.close()
             del self.bars[stage]
+
+
+def _advanced_summary(training_type: str, details: Mapping[str, Any]) -> str:
+    if training_type != "advanced":
+        return f"advanced training fell back to quick: {details.get('fallback', 'no reason')}"
+    plan, cache = details.get("plan", {}), details.get("view_cache", {})
+    trials = sum(len(m["trials"]) for m in details.get("models", []))
+    return (
+        f"advanced: {plan.get('n_folds')} outer folds + final model, {trials} trials, "
+        f"{plan.get('n_views')} views per image ({cache.get('bytes', 0) / 1e6:.0f} MB cache), "
+        f"up to {plan.get('epochs')} epochs, on {details.get('rates', {}).get('device')}"
+    )
+
+
+def _budget(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        return parse_budget(value)
+    except BudgetInvalid as exc:
+        raise click.BadParameter(exc.message) from None
 
 
 def _run(fn: Callable[[], int]) -> None:
@@ -139,6 +164,17 @@ def _project(ctx: click.Context) -> Project:
     help="Choose the regularization by nested cross-validation "
     "(about 10x slower training; the default C=0.1 is rarely far off).",
 )
+@click.option(
+    "--advanced",
+    is_flag=True,
+    help="Fine-tune the backbone's last stages within --budget (better models, minutes).",
+)
+@click.option(
+    "--budget",
+    callback=lambda ctx, param, value: _budget(value),
+    help="Time for --advanced training, all stages included: seconds (600) or 90s, 10m, 1.5h; "
+    "at most 24h. Default 10m.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 @click.pass_context
 def train(
@@ -150,10 +186,14 @@ def train(
     group_by: str | None,
     multilabel: bool,
     tune: bool,
+    advanced: bool,
+    budget: float | None,
     as_json: bool,
 ) -> None:
     """Train a classifier on DATA: a folder with one subfolder per label, or a CSV manifest
     with columns path,label (other columns are metadata)."""
+    if budget is not None and not advanced:
+        raise click.UsageError("--budget is for --advanced training")
 
     def run() -> int:
         spec = TrainSpec(
@@ -161,6 +201,8 @@ def train(
             group_by=group_by,
             multilabel=multilabel,
             C=None if tune else TrainSpec.C,
+            mode="advanced" if advanced else "quick",
+            budget_seconds=(budget or DEFAULT_BUDGET_SECONDS) if advanced else None,
         )
         result = _project(ctx).train(
             data, test=test_data, out_dir=out_dir, spec=spec, progress=ctx.obj["bars"]
@@ -176,6 +218,8 @@ def train(
             f"({result.n_embedded} embedded, the rest from cache)"
         )
         click.echo(f"skipped {len(result.skipped)} files")
+        if advanced:
+            click.echo(_advanced_summary(result.training_type, result.advanced or {}))
         click.echo(_format_report(result.evaluation, "cross-validated estimate"))
         if result.test is not None:
             click.echo(_format_report(result.test, "test set"))

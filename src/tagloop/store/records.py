@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from tagloop.types import TrainingType
+
 
 @dataclass(frozen=True)
 class ProjectRecord:
@@ -81,6 +83,8 @@ class IterationRecord:
     publish_name: str | None
     publish_resource_id: str | None
     published_at: datetime | None
+    training_type: TrainingType = "quick"  # asked for; model_meta says what the model holds
+    budget_seconds: float | None = None
 
     @property
     def is_completed(self) -> bool:

@@ -142,6 +142,9 @@ class IterationRow(Base):
     publish_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
     publish_resource_id: Mapped[str | None] = mapped_column(Text, nullable=True)
     published_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    # "quick" or "advanced" (asked for); an advanced budget in seconds, the most it may take.
+    training_type: Mapped[str] = mapped_column(String(20), default="quick")
+    budget_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
 
 
 class IterationImageRow(Base):

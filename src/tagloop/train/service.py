@@ -22,7 +22,7 @@ from tagloop.embed.service import EmbeddedSet
 from tagloop.errors import TooFewImages, TooFewLabels
 from tagloop.train.heads import LogisticHead, create_head
 from tagloop.train.splits import NEAR_DUPLICATE_BITS, make_folds, related_groups
-from tagloop.types import ProgressCallback, no_progress
+from tagloop.types import ProgressCallback, TrainingType, no_progress
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +45,9 @@ class TrainSpec:
     near_duplicate_bits: int = NEAR_DUPLICATE_BITS
     near_duplicate_cosine: float | None = None  # None: no embedding-based linking
     random_state: int = 0
+    # "advanced": fine-tune the backbone's tail within budget_seconds (train/advanced.py).
+    mode: TrainingType = "quick"
+    budget_seconds: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -60,6 +63,7 @@ class TrainedClassifier:
     folds: np.ndarray  # fold index per training image
     C: float  # noqa: N815
     details: dict[str, Any] = field(default_factory=dict)
+    groups: np.ndarray | None = None  # related-image group per training image (copies, group)
 
     @property
     def label_counts(self) -> dict[str, int]:
@@ -149,7 +153,7 @@ def train_classifier(
     spec: TrainSpec,
     progress: ProgressCallback = no_progress,
 ) -> TrainedClassifier:
-    strata = _strata(Y)
+    strata = label_strata(Y)
     groups, folds = cross_validation_folds(
         features, strata, dhashes=dhashes, group_values=group_values, spec=spec
     )
@@ -186,6 +190,7 @@ def train_classifier(
             "n_related_groups": int(len(np.unique(groups))),
             "fold_C": chosen,
         },
+        groups=groups,
     )
 
 
@@ -226,7 +231,7 @@ def _log_loss(Y: np.ndarray, proba: np.ndarray, *, multilabel: bool) -> float:  
     return float(-np.log(p[Y]).mean())
 
 
-def _strata(Y: np.ndarray) -> np.ndarray:  # noqa: N803
+def label_strata(Y: np.ndarray) -> np.ndarray:  # noqa: N803
     """One label per image for stratification: its rarest label (multilabel) or its label."""
     counts = Y.sum(axis=0)
     ranked = np.where(Y, counts[None, :], np.iinfo(np.int64).max)

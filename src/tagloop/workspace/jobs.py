@@ -218,10 +218,12 @@ def _train(ws: Workspace, job: JobRecord, started: float, cancelled: threading.E
         backbone=iteration.backbone,
         multilabel=iteration.classification_type == "Multilabel",
         group_by=GROUP_KEY if grouped else None,
+        mode=iteration.training_type,
+        budget_seconds=iteration.budget_seconds,
     )
     last_report = [0.0]
 
-    def progress(stage: str, done: int, total: int) -> None:
+    def progress(stage: str, done: int, total: int, detail: str = "") -> None:
         if cancelled.is_set():
             raise TrainingCancelled
         now = time.perf_counter()
@@ -230,7 +232,9 @@ def _train(ws: Workspace, job: JobRecord, started: float, cancelled: threading.E
         last_report[0] = now
         with ws.session() as session:
             running = queries.set_job_progress(
-                session, job_id=job.id, progress={"stage": stage, "done": done, "total": total}
+                session,
+                job_id=job.id,
+                progress={"stage": stage, "done": done, "total": total, "detail": detail},
             )
         if not running:  # cancelled by another process, or deleted with its project
             raise TrainingCancelled

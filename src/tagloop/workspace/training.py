@@ -12,12 +12,14 @@ from typing import Any
 
 import numpy as np
 
-from tagloop.errors import Conflict, NotFound, RequestInvalid, TrainingInvalid
+from tagloop.errors import BudgetInvalid, Conflict, NotFound, RequestInvalid, TrainingInvalid
 from tagloop.evaluate.metrics import threshold_performance
 from tagloop.store.queries import images as image_queries
 from tagloop.store.queries import iterations as queries
 from tagloop.store.queries import projects as project_queries
 from tagloop.store.records import IterationRecord, JobRecord, SnapshotImage
+from tagloop.train.advanced import parse_budget
+from tagloop.types import TrainingType
 from tagloop.workspace.context import Access, Workspace
 from tagloop.workspace.jobs import stop_job
 from tagloop.workspace.projects import collect_blobs
@@ -36,9 +38,21 @@ def start_training(
     *,
     force: bool = False,
     selected_tag_ids: Sequence[str] | None = None,
+    training_type: TrainingType = "quick",
+    budget_seconds: float | None = None,
 ) -> IterationRecord:
-    """Validate the workspace, snapshot it into a new ``Training`` iteration, queue the job."""
+    """Validate the workspace, snapshot it into a new ``Training`` iteration, queue the job.
+
+    ``training_type="advanced"`` fine-tunes within ``budget_seconds`` (default: the
+    ``advanced_budget_seconds`` setting); a budget outside (0, 24 h] is refused.
+    """
     access.check(project_id)
+    if training_type == "advanced":
+        budget_seconds = parse_budget(
+            ws.settings.advanced_budget_seconds if budget_seconds is None else budget_seconds
+        )
+    elif budget_seconds is not None:
+        raise BudgetInvalid("a budget is for advanced training; ask for training type advanced")
     with ws.session() as session:
         project = project_queries.get_project(session, project_id=project_id)
         if queries.active_job(session, project_id=project_id) is not None:
@@ -84,6 +98,8 @@ def start_training(
             fingerprint=fingerprint,
             tags=[{"id": t.id, "name": t.name, "type": t.type} for t in used],
             images=images,
+            training_type=training_type,
+            budget_seconds=budget_seconds,
         )
         queries.enqueue_job(session, kind="train", project_id=project_id, iteration_id=iteration.id)
     ws.jobs_changed.set()

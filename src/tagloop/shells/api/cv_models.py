@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -144,8 +145,8 @@ def iteration_out(iteration: IterationRecord) -> dict[str, Any]:
         "exportableTo": ["ONNX"] if iteration.is_completed else [],
         "domainId": iteration.domain_id,
         "classificationType": iteration.classification_type,
-        "trainingType": "Regular",
-        "reservedBudgetInHours": 0,
+        "trainingType": "Advanced" if iteration.training_type == "advanced" else "Regular",
+        "reservedBudgetInHours": math.ceil((iteration.budget_seconds or 0) / 3600),
         "trainingTimeInMinutes": int(round(iteration.training_seconds / 60)),
         "publishName": iteration.publish_name,
         "originalPublishResourceId": iteration.publish_resource_id,

@@ -30,6 +30,7 @@ from tagloop.shells.api.deps import (
     prediction_image,
 )
 from tagloop.store.records import ImageQuery, SnapshotImage
+from tagloop.types import TrainingType
 from tagloop.workspace import filters, images, predictions, projects, training
 from tagloop.workspace.context import Access, Workspace
 from tagloop.workspace.domains import get_domain, list_domains
@@ -498,6 +499,22 @@ def _str(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
+def _training_type(kind: str | None, hours: str | None) -> tuple[TrainingType, float | None]:
+    """Custom Vision's Regular / Advanced and reservedBudgetInHours (a cap on the server's
+    advanced budget; 0 or absent: the server's budget)."""
+    if (kind or "Regular") not in ("Regular", "Advanced"):
+        raise RequestInvalid("trainingType must be Regular or Advanced.")
+    if kind != "Advanced":
+        return "quick", None
+    if hours in (None, "", "0"):
+        return "advanced", None
+    try:
+        value = float(hours)
+    except ValueError:
+        raise RequestInvalid("reservedBudgetInHours must be a number of hours.") from None
+    return "advanced", value * 3600  # the core refuses what is not a positive duration
+
+
 def _continuation(value: Any) -> int:
     if value in (None, ""):
         return 0
@@ -515,16 +532,18 @@ async def train_project(request: Request, project_id: str) -> JSONResponse:
     access = await authorize(request, "training")
     body = json_object(await json_body(request, JSON_LIMIT))
     q = request.query_params
-    if (q.get("trainingType") or "Regular") not in ("Regular", "Advanced"):
-        raise RequestInvalid("trainingType must be Regular or Advanced.")
+    training_type, budget = _training_type(q.get("trainingType"), q.get("reservedBudgetInHours"))
     selected = _str_list(body.get("selectedTags"), "selectedTags") or None
+    ws = get_workspace(request)
     iteration = await call(
         training.start_training,
-        get_workspace(request),
+        ws,
         access,
         project_id,
         force=parse_bool(q.get("forceTrain")),
         selected_tag_ids=selected,
+        training_type=training_type,
+        budget_seconds=None if budget is None else min(budget, ws.settings.advanced_budget_seconds),
     )
     return _ok(out.iteration_out(iteration))
 

@@ -11,6 +11,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
 
+from tagloop.types import TrainingType
+
 
 def iso(value: datetime) -> str:
     """ISO 8601 in UTC with a ``Z``; naive times (what the store keeps) are UTC."""
@@ -179,12 +181,25 @@ class MetadataOut(BaseModel):
 class TrainIn(_In):
     force: bool = Field(default=False, description="Train even when nothing changed.")
     tag_ids: list[str] | None = Field(default=None, description="Train on these tags only.")
+    training_type: TrainingType = Field(
+        default="quick",
+        description="quick: a linear head on the frozen backbone (seconds); advanced: "
+        "fine-tune the backbone's last stages within budget_seconds (minutes).",
+    )
+    budget_seconds: float | None = Field(
+        default=None,
+        description="Advanced training's time budget, all stages included (0 < budget <= "
+        "86400); default: the server's TAGLOOP_ADVANCED_BUDGET_SECONDS.",
+    )
 
 
 class ProgressOut(BaseModel):
     stage: str = Field(description="queued, or the training stage (embed, fit, ...).")
     done: int
     total: int
+    detail: str = Field(
+        default="", description="What runs now (advanced: fold, trial, epoch, loss, time left)."
+    )
 
 
 class IterationTagOut(BaseModel):
@@ -205,6 +220,12 @@ class IterationOut(BaseModel):
     last_modified: Time
     trained_at: Time | None
     training_seconds: float
+    training_type: TrainingType = Field(description="The training asked for.")
+    budget_seconds: float | None = Field(description="Advanced training's budget.")
+    model_training_type: str | None = Field(
+        description="What the model holds once trained: advanced, or quick when the budget "
+        "was too small to fine-tune (the model's training.advanced.fallback says why)."
+    )
     tags: list[IterationTagOut] = Field(description="The tags the model predicts, in its order.")
     publish_name: str | None
     published_at: Time | None

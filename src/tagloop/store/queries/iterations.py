@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from tagloop.errors import NotFound
 from tagloop.store.records import IterationRecord, JobRecord, SnapshotImage
 from tagloop.store.tables import IterationImageRow, IterationRow, JobRow, utcnow
+from tagloop.types import TrainingType
 
 OPEN_JOB_STATES = ("queued", "running")
 
@@ -25,6 +26,8 @@ def create_iteration(
     fingerprint: str,
     tags: Sequence[Mapping[str, Any]],
     images: Sequence[SnapshotImage],
+    training_type: TrainingType = "quick",
+    budget_seconds: float | None = None,
 ) -> IterationRecord:
     number = (
         session.scalar(
@@ -42,6 +45,8 @@ def create_iteration(
         backbone=backbone,
         fingerprint=fingerprint,
         tags=[dict(t) for t in tags],
+        training_type=training_type,
+        budget_seconds=budget_seconds,
     )
     session.add(row)
     session.flush()
@@ -328,6 +333,8 @@ def _iteration(row: IterationRow) -> IterationRecord:
         publish_name=row.publish_name,
         publish_resource_id=row.publish_resource_id,
         published_at=row.published_at,
+        training_type="advanced" if row.training_type == "advanced" else "quick",
+        budget_seconds=row.budget_seconds,
     )
 
 

@@ -111,6 +111,7 @@ def iteration_out(iteration: IterationRecord, job: JobRecord | None = None) -> I
             stage=str(current.get("stage") or job.status),
             done=int(current.get("done") or 0),
             total=int(current.get("total") or 0),
+            detail=str(current.get("detail") or ""),
         )
     return IterationOut(
         id=iteration.id,
@@ -124,6 +125,9 @@ def iteration_out(iteration: IterationRecord, job: JobRecord | None = None) -> I
         last_modified=iteration.last_modified,
         trained_at=iteration.trained_at,
         training_seconds=round(iteration.training_seconds, 3),
+        training_type=iteration.training_type,
+        budget_seconds=iteration.budget_seconds,
+        model_training_type=_model_training_type(iteration),
         tags=[
             IterationTagOut(id=str(t["id"]), name=str(t["name"]), type=str(t.get("type", "")))
             for t in iteration.tags
@@ -132,3 +136,10 @@ def iteration_out(iteration: IterationRecord, job: JobRecord | None = None) -> I
         published_at=iteration.published_at,
         progress=progress,
     )
+
+
+def _model_training_type(iteration: IterationRecord) -> str | None:
+    """What the trained model holds (an advanced run whose budget was too small is quick)."""
+    if iteration.model_meta is None:
+        return None
+    return str(iteration.model_meta.get("training_type", "quick"))

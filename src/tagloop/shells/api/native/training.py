@@ -43,6 +43,8 @@ async def train_project(
         project_id,
         force=body.force,
         selected_tag_ids=body.tag_ids,
+        training_type=body.training_type,
+        budget_seconds=body.budget_seconds,
     )
     return iteration_out(iteration)
 

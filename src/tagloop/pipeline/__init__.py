@@ -32,6 +32,7 @@ from tagloop.export.package import package_classifier
 from tagloop.ingest.decode import open_image, read_image_bytes
 from tagloop.insights import copies, curve, detectors
 from tagloop.insights.findings import CheckReport, Finding
+from tagloop.pipeline.advanced import fine_tune_within_budget
 from tagloop.store.cache import EmbeddingCache
 from tagloop.train.service import TrainedClassifier, TrainSpec, fit_on_embeddings
 from tagloop.types import (
@@ -55,6 +56,7 @@ class TrainingRun:
     model_dir: Path
     test: EvalReport | None = None
     test_skipped: tuple[SkippedImage, ...] = ()
+    training_type: str = "quick"  # "advanced" when the package holds a fine-tuned model
 
 
 def open_backbone(settings: Settings, name: str) -> OnnxBackbone:
@@ -96,7 +98,14 @@ def train_and_package(
     data_name: str = "the training data",
     progress: ProgressCallback = no_progress,
 ) -> TrainingRun:
-    """Train on labeled ``items`` and write a checked model package to ``out_dir``."""
+    """Train on labeled ``items`` and write a checked model package to ``out_dir``.
+
+    ``spec.mode == "advanced"`` fine-tunes the backbone's tail within ``spec.budget_seconds``
+    (counted from this call) after the quick model; when the budget cannot hold it, or no
+    fine-tuned epoch beats the quick head on validation, the quick model (and its out-of-fold
+    numbers) is kept and ``model.json`` says why (``training.advanced.fallback``).
+    """
+    started = time.perf_counter()
     backbone = open_backbone(settings, spec.backbone)
     if spec.near_duplicate_cosine is None:
         spec = replace(spec, near_duplicate_cosine=backbone.spec.copy_cosine)
@@ -105,18 +114,45 @@ def train_and_package(
         train_set = embed(settings, items, backbone, cache, progress)
         if not train_set.items:
             raise NoReadableImages(f"no readable labeled images in {data_name}")
-        classifier = fit_on_embeddings(train_set, spec, progress=progress)
-        evaluation = cross_validated_report(classifier)
-        test_report = None
-        test_skipped: list[SkippedImage] = []
+        test_set = None
         if test_items is not None:
             test_set = embed(settings, test_items, backbone, cache, progress)
-            test_report, unknown = held_out_report(
-                classifier, test_set, threshold=evaluation.threshold, name=test_name
-            )
-            test_skipped = [*test_set.skipped, *unknown]
     finally:
         cache.close()
+    classifier = fit_on_embeddings(train_set, spec, progress=progress)
+    tuned = None
+    if spec.mode == "advanced":
+        budget = spec.budget_seconds or 0.0
+        tuned, details = fine_tune_within_budget(
+            settings,
+            backbone,
+            train_set,
+            classifier,
+            deadline=started + budget,
+            n_test_images=len(test_set.items) if test_set is not None else 0,
+            progress=progress,
+        )
+        oof = tuned.oof_proba if tuned else classifier.oof_proba
+        classifier = replace(
+            classifier, oof_proba=oof, details={**classifier.details, "advanced": details}
+        )
+    evaluation = cross_validated_report(classifier)
+    test_report = None
+    test_skipped: list[SkippedImage] = []
+    if test_set is not None:
+        predict = None
+        if tuned is not None:
+            test_paths = [item.path for item in test_set.items]
+            predict_items = tuned.predict_items
+            predict = lambda idx: predict_items([test_paths[i] for i in idx])  # noqa: E731
+        test_report, unknown = held_out_report(
+            classifier,
+            test_set,
+            threshold=evaluation.threshold,
+            name=test_name,
+            predict=predict,
+        )
+        test_skipped = [*test_set.skipped, *unknown]
     pixels, features = _parity_sample(train_set, classifier, backbone, settings)
     model_dir = package_classifier(
         classifier,
@@ -126,6 +162,7 @@ def train_and_package(
         check_pixels=pixels,
         check_features=features,
         test=test_report,
+        finetuned=tuned.module if tuned else None,
     )
     return TrainingRun(
         classifier=classifier,
@@ -134,6 +171,7 @@ def train_and_package(
         model_dir=model_dir,
         test=test_report,
         test_skipped=tuple(test_skipped),
+        training_type="quick" if tuned is None else "advanced",
     )
 
 
