@@ -31,11 +31,10 @@ def test_opening_twice_is_idempotent_and_uses_wal(tmp_path: Path) -> None:
 
 def test_iterations_from_0001_upgrade_as_quick_trainings(tmp_path: Path) -> None:
     """A database made before advanced training keeps its iterations, now typed quick."""
+    import sqlalchemy as sa
     from alembic import command
 
     from tagloop.store.db import alembic_config
-
-    import sqlalchemy as sa
 
     url = f"sqlite:///{tmp_path / 'old.sqlite'}"
     engine = sa.create_engine(url)
