@@ -284,7 +284,7 @@ def test_a_queued_training_reports_its_progress(api_settings: Settings) -> None:
         url = f"{API}/projects/{pid}/iterations/{started['id']}"
         iteration = ok(client.get(url, headers=TRAIN))
         assert iteration["status"] == "Training"
-        assert iteration["progress"] == {"stage": "queued", "done": 0, "total": 0}
+        assert iteration["progress"] == {"stage": "queued", "done": 0, "total": 0, "detail": ""}
         listed = ok(client.get(f"{API}/projects/{pid}/iterations", headers=TRAIN))
         assert [i["progress"] for i in listed] == [None]
         busy = client.post(f"{API}/projects/{pid}/train", json={"force": True}, headers=TRAIN)
