@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 from playwright.sync_api import Page, expect
-from tests.browser.support import Shots
+from tests.browser.support import PageProblems, Shots
 from tests.integration.sdk_support import REAL_IMAGES, Server, requires_real_photos
 
 TAGS = ("blazer", "polo")
@@ -250,3 +250,38 @@ def test_bulk_tag_untag_and_delete(page: Page, server: Server) -> None:
     page.once("dialog", lambda dialog: dialog.accept())
     page.get_by_role("button", name="Delete", exact=True).click()
     expect(page.get_by_text("No images yet")).to_be_visible()
+
+
+def test_advanced_training_choice_and_a_refused_training(
+    page: Page, server: Server, page_problems: PageProblems, shots: Shots
+) -> None:
+    """Advanced sends its budget in seconds; a refused training says why and can be retried."""
+    key = {"Training-Key": server.training_key}
+    api = f"{server.endpoint}/api/v1"
+    pid = httpx.post(f"{api}/projects", json={"name": "One tag"}, headers=key).json()["id"]
+    tag = httpx.post(f"{api}/projects/{pid}/tags", json={"name": "top"}, headers=key).json()
+    files = [("files", (p.name, p.read_bytes(), "image/jpeg")) for p in photos("top")[:6]]
+    httpx.post(
+        f"{api}/projects/{pid}/images", params={"tag_ids": tag["id"]}, files=files, headers=key
+    )
+    login(page, server.training_key, f"/projects/{pid}/train")
+    wait_ready(page)
+    budget = page.get_by_label("Advanced training's budget in minutes")
+    expect(budget).to_be_disabled()
+    page.get_by_label("Advanced, within").check()
+    expect(budget).to_be_enabled()
+    budget.fill("3")
+    shots("train-advanced-choice")
+
+    refused = page_problems.expect(400, f"/api/v1/projects/{pid}/train")
+    page.on("dialog", lambda dialog: dialog.accept())  # the data check's errors: train anyway
+    train = page.get_by_role("button", name="Train", exact=True)
+    with page.expect_request(re.compile(r"/train$")) as sent:
+        train.click()
+    assert sent.value.post_data_json == {"training_type": "advanced", "budget_seconds": 180}
+    toast = page.locator("#toast")
+    expect(toast).to_be_visible()
+    expect(toast).to_contain_text("tag")  # the server's reason: too few tags
+    expect(train).to_be_enabled()  # the person can fix the data and try again
+    shots("train-refused")
+    assert len(refused.hits) == 1

@@ -90,6 +90,14 @@ class IterationRecord:
     def is_completed(self) -> bool:
         return self.status == "Completed"
 
+    @property
+    def model_training_type(self) -> str | None:
+        """What the trained model holds: ``advanced``, or ``quick`` (also when an advanced
+        run kept the quick model); None before a model exists."""
+        if self.model_meta is None:
+            return None
+        return str(self.model_meta.get("training_type", "quick"))
+
 
 @dataclass(frozen=True)
 class SnapshotImage:

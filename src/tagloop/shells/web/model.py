@@ -13,6 +13,7 @@ from tagloop.errors import NotFound
 from tagloop.shells.api.deps import call
 from tagloop.shells.web.render import page_access, render
 from tagloop.store.records import IterationRecord
+from tagloop.train.advanced import MAX_BUDGET_SECONDS
 from tagloop.workspace import projects, training
 from tagloop.workspace.context import Access, Workspace
 from tagloop.workspace.readiness import tag_count_warnings
@@ -44,6 +45,8 @@ async def train_page(request: Request, project_id: str) -> Response:
         progress=progress,
         notices=tag_count_warnings(tags, n_untagged=counts.n_untagged),
         endpoint=base,
+        default_budget_minutes=max(1, round(ws.settings.advanced_budget_seconds / 60)),
+        max_budget_minutes=int(MAX_BUDGET_SECONDS // 60),
         section="train",
     )
 

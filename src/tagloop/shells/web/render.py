@@ -15,6 +15,7 @@ from fastapi.templating import Jinja2Templates
 from tagloop import __version__
 from tagloop.errors import Unauthorized
 from tagloop.shells.api.deps import authorize, get_workspace
+from tagloop.store.records import IterationRecord
 from tagloop.workspace.context import Access, Workspace
 
 HERE = Path(__file__).parent
@@ -111,6 +112,16 @@ def seconds(value: float | None) -> str:
     return f"{value:.1f} s" if value < 120 else f"{value / 60:.1f} min"
 
 
+def training_kind(iteration: IterationRecord) -> str:
+    """ "quick", "advanced, 10.0 min budget", or what an advanced run ended with."""
+    if iteration.training_type != "advanced":
+        return "quick"
+    asked = f"advanced, {seconds(iteration.budget_seconds)} budget"
+    if iteration.model_training_type == "quick":
+        return f"{asked}: kept the quick model"
+    return asked
+
+
 def page_url(request: Request, **changes: Any) -> str:
     """This page's URL with some query parameters changed (``None`` removes one)."""
     params = dict(request.query_params)
@@ -126,4 +137,5 @@ def page_url(request: Request, **changes: Any) -> str:
 templates.env.filters["percent"] = percent
 templates.env.filters["when"] = when
 templates.env.filters["seconds"] = seconds
+templates.env.filters["training_kind"] = training_kind
 templates.env.globals["page_url"] = page_url

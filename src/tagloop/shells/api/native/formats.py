@@ -127,7 +127,7 @@ def iteration_out(iteration: IterationRecord, job: JobRecord | None = None) -> I
         training_seconds=round(iteration.training_seconds, 3),
         training_type=iteration.training_type,
         budget_seconds=iteration.budget_seconds,
-        model_training_type=_model_training_type(iteration),
+        model_training_type=iteration.model_training_type,
         tags=[
             IterationTagOut(id=str(t["id"]), name=str(t["name"]), type=str(t.get("type", "")))
             for t in iteration.tags
@@ -136,10 +136,3 @@ def iteration_out(iteration: IterationRecord, job: JobRecord | None = None) -> I
         published_at=iteration.published_at,
         progress=progress,
     )
-
-
-def _model_training_type(iteration: IterationRecord) -> str | None:
-    """What the trained model holds (an advanced run whose budget was too small is quick)."""
-    if iteration.model_meta is None:
-        return None
-    return str(iteration.model_meta.get("training_type", "quick"))

@@ -383,33 +383,45 @@ async function loadInsights() {
   return insightsReport;
 }
 
+// The train form: quick, or advanced within a budget in minutes. The data check's errors are
+// shown first; a 409 "nothing changed" offers to train anyway.
+function trainBody(form) {
+  const advanced = form.elements.training_type.value === "advanced";
+  if (!advanced) return {};
+  return { training_type: "advanced", budget_seconds: 60 * Number(form.elements.budget_minutes.value) };
+}
+
 function initTrain() {
   const checking = loadInsights();
-  const train = document.getElementById("train-button");
-  if (train) {
-    // Replace the generic handler: a 409 "nothing changed" offers to train anyway.
-    const fresh = train.cloneNode(true);
-    train.replaceWith(fresh);
-    fresh.addEventListener("click", async () => {
-      const [, url] = parseCall(fresh.dataset.api);
-      const report = insightsReport || (await Promise.race([checking, new Promise((r) => setTimeout(r, 300))]));
-      const errors = report ? report.findings.filter((f) => f.severity === "error") : [];
+  const form = document.getElementById("train-form");
+  if (form) {
+    const budget = form.elements.budget_minutes;
+    const syncBudget = () => { budget.disabled = form.elements.training_type.value !== "advanced"; };
+    form.querySelectorAll("input[name=training_type]").forEach((radio) => radio.addEventListener("change", syncBudget));
+    syncBudget();
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      if (!form.reportValidity()) return;
+      const submit = form.querySelector("[type=submit]");
+      const checked = insightsReport || (await Promise.race([checking, new Promise((r) => setTimeout(r, 300))]));
+      const errors = checked ? checked.findings.filter((f) => f.severity === "error") : [];
       if (errors.length && !window.confirm(
         `The data check found ${errors.length} error(s):\n\n${errors.map((f) => `- ${f.message}`).join("\n")}\n\nTrain anyway?`)) {
         document.getElementById("insights").scrollIntoView();
         return;
       }
-      fresh.disabled = true;
+      const body = trainBody(form);
+      submit.disabled = true;
       try {
-        await api("POST", url, {});
+        await api("POST", form.dataset.url, body);
         window.location.reload();
       } catch (err) {
         if (err.code === "training_not_needed" && window.confirm(`${err.message}\n\nTrain again anyway?`)) {
-          try { await api("POST", url, { force: true }); window.location.reload(); return; } catch (again) { report(again); }
+          try { await api("POST", form.dataset.url, { ...body, force: true }); window.location.reload(); return; } catch (again) { report(again); }
         } else {
           report(err);
         }
-        fresh.disabled = false;
+        submit.disabled = false;
       }
     });
   }
@@ -419,12 +431,14 @@ function initTrain() {
 function pollProgress(box) {
   const bar = box.querySelector("progress");
   const stage = box.querySelector(".stage");
+  const detail = box.querySelector(".detail");
   async function tick() {
     try {
       const it = await api("GET", box.dataset.progress);
       if (it.status !== "Training") { window.location.reload(); return; }
       if (it.progress) {
         stage.textContent = it.progress.total ? `${it.progress.stage} ${it.progress.done}/${it.progress.total}` : it.progress.stage;
+        detail.textContent = it.progress.detail || "";
         bar.max = Math.max(1, it.progress.total);
         bar.value = it.progress.done;
       }
