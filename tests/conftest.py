@@ -2,8 +2,8 @@
 
 The tiny backbone is a real torch module registered in the real registry, exported to ONNX and
 run by ONNX Runtime like the built-ins: features are pooled colours on a 4x4 grid, so they are
-deterministic functions of the pixels and cheap to compute. The real EfficientNet-Lite0 runs
-in tests marked ``slow`` (part of ``make test``).
+deterministic functions of the pixels and cheap to compute. The real EfficientNet-Lite backbones
+run in tests marked ``slow`` (part of ``make test``), on the real sample photos.
 """
 
 from __future__ import annotations
@@ -25,6 +25,20 @@ from tagloop.errors import BackboneNotFound
 TINY = "test-tiny"
 SAMPLE_DATA = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "clothing-extra"
 COLOURS = {"red": (200, 40, 40), "green": (40, 180, 60), "blue": (40, 60, 200)}
+
+
+@pytest.fixture
+def sample_photos() -> Path:
+    """The real sample photos' folder. A test that needs them fails, never skips, when they are
+    missing: CI always has ../shared/datasets beside the repository."""
+    images = SAMPLE_DATA / "images"
+    if not images.is_dir():
+        pytest.fail(
+            f"the sample photos are missing at {images}; the tests need "
+            "../shared/datasets/clothing-extra beside the repository",
+            pytrace=False,
+        )
+    return images
 
 
 def _build_tiny() -> object:

@@ -45,9 +45,9 @@ SAMPLE_DATA = Path(__file__).resolve().parents[3] / "shared" / "datasets" / "clo
 REAL_IMAGES = SAMPLE_DATA / "images"
 ITERATION_STATES = {"Training", "Completed", "Failed"}  # spec §7.4: no other states
 
-requires_real_photos = pytest.mark.skipif(
-    not REAL_IMAGES.is_dir(), reason=f"real photos not found at {REAL_IMAGES}"
-)
+# Tests that need the real sample photos fail with a clear message when they are missing (the
+# `sample_photos` fixture in tests/conftest.py); CI always has them, and nothing skips silently.
+requires_real_photos = pytest.mark.usefixtures("sample_photos")
 
 TrainingError = training_models.CustomVisionErrorException
 PredictionError = prediction_models.CustomVisionErrorException
