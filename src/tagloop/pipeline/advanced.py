@@ -20,7 +20,7 @@ import numpy as np
 from tagloop.config import Settings
 from tagloop.embed.backbones import OnnxBackbone
 from tagloop.embed.service import EmbeddedSet
-from tagloop.embed.trunk import DEFAULT_CUT, cache_views, create_trunk, load_network
+from tagloop.embed.trunk import cache_views, create_trunk, default_cut, load_network
 from tagloop.export.finetuned import packaged_module
 from tagloop.train.advanced import SEARCH_SPACE, measure_rates, plan_budget, train_advanced
 from tagloop.train.finetune import TuneConfig, predict_proba
@@ -69,7 +69,6 @@ def fine_tune_within_budget(
     torch.set_num_threads(threads)
     details: dict[str, Any] = {
         "budget_seconds": spec.budget_seconds,
-        "cut_block": DEFAULT_CUT,
         "searched": {
             name: {"low": low, "high": high, "scale": scale}
             for name, (low, high, scale) in SEARCH_SPACE.items()
@@ -82,10 +81,10 @@ def fine_tune_within_budget(
     started = clock()
     progress("fine-tune", 0, 1, detail="preparing the trunk")
     net = load_network(backbone.spec)
-    trunk = create_trunk(
-        backbone.spec, cut=DEFAULT_CUT, cache_dir=settings.cache_dir, n_threads=threads
-    )
-    rates = measure_rates(trunk, net, DEFAULT_CUT, len(classifier.labels))
+    cut = default_cut(net)
+    details["cut_block"] = cut
+    trunk = create_trunk(backbone.spec, cut=cut, cache_dir=settings.cache_dir, n_threads=threads)
+    rates = measure_rates(trunk, net, cut, len(classifier.labels))
     details["rates"] = {
         "trunk_views_per_second": round(rates.trunk_views_per_second, 1),
         "train_images_per_second": round(rates.train_samples_per_second, 1),
@@ -133,7 +132,8 @@ def fine_tune_within_budget(
             train_set.features,
             classifier,
             net=net,
-            cut=DEFAULT_CUT,
+            cut=cut,
+            gem_p=backbone.spec.gem_p,
             plan=plan,
             deadline=work_end,
             clock=clock,
@@ -169,7 +169,7 @@ def fine_tune_within_budget(
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
 
-    module = packaged_module(backbone.spec, net, DEFAULT_CUT, result.model, spec.multilabel)
+    module = packaged_module(backbone.spec, net, cut, result.model, spec.multilabel)
     return FineTuned(module, result.oof_proba, predict_items), details
 
 

@@ -145,7 +145,8 @@ def measure_rates(
 
     dev = device()
     dim = trunk.spec.feature_dim
-    model = TunedModel(tail_module(net, cut), np.zeros((n_labels, dim)), np.zeros(n_labels))
+    tail = tail_module(net, cut, gem_p=trunk.spec.gem_p)
+    model = TunedModel(tail, np.zeros((n_labels, dim)), np.zeros(n_labels))
     model.to(dev)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-6)
     x = torch.randn(batch_size, *trunk.output_shape, device=dev)
@@ -193,6 +194,7 @@ def train_advanced(
     *,
     net: torch.nn.Module,
     cut: int,
+    gem_p: float,
     plan: Plan,
     deadline: float,
     clock: Callable[[], float] = time.perf_counter,
@@ -201,7 +203,8 @@ def train_advanced(
     """Outer-fold models (for the reported numbers), then the final model, within ``deadline``.
 
     ``views``: (N, V, C, H, W) trunk activations; ``features``: (N, D) frozen features;
-    ``base``: the quick classifier on the same images (its folds and related groups are used).
+    ``base``: the quick classifier on the same images (its folds and related groups are used);
+    ``net`` is cut at block ``cut``, and its tail pools as the backbone does (``gem_p``).
     """
     spec, Y = base.spec, base.Y  # noqa: N806
     strata = label_strata(Y)
@@ -226,7 +229,8 @@ def train_advanced(
         share_end = clock() + (deadline - clock()) / (len(jobs) - m)
 
         def make_model(head: LogisticHead = head) -> torch.nn.Module:
-            model: torch.nn.Module = TunedModel(tail_module(net, cut), head.coef_, head.intercept_)
+            tail = tail_module(net, cut, gem_p=gem_p)
+            model: torch.nn.Module = TunedModel(tail, head.coef_, head.intercept_)
             return model
 
         def on_progress(

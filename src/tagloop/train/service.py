@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from tagloop.embed.backbones import DEFAULT_BACKBONE
 from tagloop.embed.service import EmbeddedSet
 from tagloop.errors import TooFewImages, TooFewLabels
 from tagloop.train.heads import LogisticHead, create_head
@@ -34,7 +35,7 @@ C_GRID = (0.02, 0.1, 0.5)
 class TrainSpec:
     """Everything that decides a trained model; saved in ``model.json``."""
 
-    backbone: str = "efficientnet-lite0"
+    backbone: str = DEFAULT_BACKBONE
     head: str = "logistic"
     multilabel: bool = False
     group_by: str | None = None

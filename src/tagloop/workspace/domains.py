@@ -5,13 +5,13 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from tagloop.embed.backbones import get_backbone_spec, list_backbones
+from tagloop.embed.backbones import DEFAULT_BACKBONE, get_backbone_spec, list_backbones
 from tagloop.errors import BackboneNotFound, NotFound
 
 GENERAL = "ee85a74c-405e-4adc-bb47-ffa8ca0c9f31"
 # Well-known Custom Vision classification domain ids, so existing client code keeps working.
 _KNOWN = {
-    GENERAL: ("General", "efficientnet-lite0"),
+    GENERAL: ("General", DEFAULT_BACKBONE),
     "a8e3c40f-fb4a-466f-832a-5e457ae4a344": ("General [A1]", "efficientnet-lite1"),
     "2e37d7fb-3a54-486a-b4d6-cfc369af0018": ("General [A2]", "efficientnet-lite2"),
     "0732100f-1a38-4e49-a514-c9b44c697ab5": ("General (compact)", "efficientnet-lite0"),
