@@ -3,7 +3,7 @@
 Builds the real app in-process (``TestClient(create_app(settings))``, with its worker thread) on
 a temporary data dir and a temporary cache, so nothing of the machine's own tagloop state is
 used or changed. Through the native API it creates a project on the default backbone
-(EfficientNet-Lite0) with 4 tags and 2,000 generated 96x96 JPEGs (400 per tag, 400 untagged,
+(see ``tagloop backbones``) with 4 tags and 2,000 generated 96x96 JPEGs (400 per tag, 400 untagged,
 uploaded 64 per request), trains it, and stores 200 predictions (``quicktest?store=true``).
 It then logs in through ``POST /login`` (the cookie a browser gets) and times page loads:
 
@@ -11,8 +11,8 @@ It then logs in through ``POST /login`` (the cookie a browser gets) and times pa
 * ``GET /projects/{pid}/predictions`` — the review queue (stored predictions and untagged
   images, scored by the latest trained iteration, ranked by how much a label would help);
 * the predictions page again, first load after a restart: the app is shut down and built
-  again on the same data dir, and the in-memory score cache (``_SCORES`` in
-  ``tagloop.workspace.predictions``) is cleared, as a new process would have it empty.
+  again on the same data dir; its new workspace starts with an empty score cache, as a new
+  process does.
 
 The worker scores the review candidates right after training and again at start; the
 benchmark waits for that (and prints how long it took) before timing the predictions page.
@@ -48,8 +48,7 @@ from PIL import Image
 from report import environment, expect_status, show, title, write_results
 from tagloop.config import Settings
 from tagloop.embed.backbones import DEFAULT_BACKBONE
-from tagloop.shells.api.app import create_app
-from tagloop.workspace import predictions as prediction_core
+from tagloop.shells.server import create_app
 
 if TYPE_CHECKING:
     from fastapi.testclient import TestClient
@@ -103,7 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             del client.headers["Training-Key"]  # the pages are read as a browser does
             _login(client, key)
             n_candidates = setup["n_untagged"] + setup["n_predictions"]
-            waited = _wait_scored(setup["iteration_id"], n_candidates)
+            waited = _wait_scored(client, setup["iteration_id"], n_candidates)
             setup["worker_scoring_wait_seconds"] = waited
             _row("wait for the worker's scoring after training", f"{waited:.1f} s")
 
@@ -135,14 +134,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "only ranks"
             )
 
-        title("restart: a new app on the same data dir, score cache cleared")
-        with prediction_core._SCORES_LOCK:
-            cleared = len(prediction_core._SCORES)
-            prediction_core._SCORES.clear()
-        _row("scores dropped from the cache", f"{cleared}")
+        title("restart: a new app on the same data dir (an empty score cache)")
         with _test_client(settings) as client:
             _login(client, key)
-            waited = _wait_scored(setup["iteration_id"], n_candidates)
+            waited = _wait_scored(client, setup["iteration_id"], n_candidates)
             results["setup"]["restart_scoring_wait_seconds"] = waited
             _row("wait for the worker's scoring at start", f"{waited:.1f} s")
             name = "predictions, after restart"
@@ -294,12 +289,13 @@ def _image(rng: np.random.Generator, tag: int) -> bytes:
     return buffer.getvalue()
 
 
-def _wait_scored(iteration_id: str, n: int, timeout: float = 600.0) -> float:
+def _wait_scored(client: TestClient, iteration_id: str, n: int, timeout: float = 600.0) -> float:
     """Seconds until the worker has scored ``n`` review candidates with the iteration."""
+    scores = client.app.state.workspace.scores  # type: ignore[attr-defined]
     started = time.perf_counter()
+    done = 0
     while time.perf_counter() - started < timeout:
-        with prediction_core._SCORES_LOCK:
-            done = sum(1 for key in prediction_core._SCORES if key[0] == iteration_id)
+        done = sum(1 for key in scores.keys() if key[0] == iteration_id)
         if done >= n:
             return time.perf_counter() - started
         time.sleep(0.1)

@@ -43,6 +43,12 @@ class ImageUnreadable(TagloopError):
     code = "image_unreadable"
 
 
+class ImageTooManyPixels(ImageUnreadable):
+    """An image over the pixel limit (a decompression-bomb guard)."""
+
+    code = "image_too_many_pixels"
+
+
 class BackboneNotFound(TagloopError):
     code = "backbone_not_found"
 
@@ -137,3 +143,9 @@ class TrainingInvalid(RequestInvalid):
     """The project's images and tags cannot be trained on yet (too few tags or images)."""
 
     code = "training_invalid"
+
+
+class OneTagPerImage(RequestInvalid):
+    """A second tag on an image of a multiclass project (replace its tag instead)."""
+
+    code = "one_tag_per_image"

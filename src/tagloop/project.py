@@ -111,9 +111,16 @@ class Project:
         )
 
     def evaluate(
-        self, model_dir: Path, data: str | Path, *, progress: ProgressCallback = no_progress
+        self,
+        model_dir: Path,
+        data: str | Path,
+        *,
+        threshold: float | None = None,
+        progress: ProgressCallback = no_progress,
     ) -> EvaluationResult:
-        """Score the packaged model (the artifact that ships) on labeled data."""
+        """Score the packaged model (the artifact that ships) on labeled data, at
+        ``threshold`` (None: the model's own: the most probable label for multiclass, the
+        chosen threshold for multilabel), by the rule every face uses."""
         predictor = self.load_predictor(model_dir)
         items, skipped = _split_labeled(build_source(data))
         labels = list(predictor.labels)
@@ -146,7 +153,9 @@ class Project:
             proba,
             labels,
             multilabel=predictor.is_multilabel,
-            threshold=predictor.threshold if predictor.is_multilabel else None,
+            threshold=threshold
+            if threshold is not None
+            else (predictor.threshold if predictor.is_multilabel else None),
             method=f"model {model_dir} on {data}",
         )
         return EvaluationResult(report=report, skipped=tuple(skipped))

@@ -69,11 +69,17 @@ class LabelScore:
 
 @dataclass(frozen=True)
 class LabelMetrics:
+    """One label at the report's threshold; the counts are its 2x2 confusion matrix."""
+
     precision: float
     recall: float
     f1: float
-    support: int
-    average_precision: float | None
+    support: int  # images that truly have the label (true positives + false negatives)
+    average_precision: float | None  # None when no image has the label
+    true_positives: int = 0
+    false_positives: int = 0
+    false_negatives: int = 0
+    true_negatives: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -82,12 +88,18 @@ class LabelMetrics:
             "f1": self.f1,
             "support": self.support,
             "average_precision": self.average_precision,
+            "true_positives": self.true_positives,
+            "false_positives": self.false_positives,
+            "false_negatives": self.false_negatives,
+            "true_negatives": self.true_negatives,
         }
 
 
 @dataclass(frozen=True)
 class EvalReport:
-    """The honest-numbers report of DESIGN.md; ``confusion_matrix`` rows are true labels."""
+    """The honest-numbers report of DESIGN.md, at one threshold (see
+    :func:`tagloop.evaluate.metrics.build_report`); ``confusion_matrix`` rows are true labels.
+    """
 
     n_images: int
     accuracy: float
@@ -101,6 +113,12 @@ class EvalReport:
     is_multilabel: bool
     threshold: float | None = None
     method: str = ""
+    # Over every (image, label) decision: Custom Vision's overall precision and recall.
+    precision: float = 0.0
+    recall: float = 0.0
+    f1: float = 0.0
+    coverage: float = 1.0  # share of images given at least one label
+    no_label: tuple[int, ...] = ()  # per true label: its images given no label at all
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -110,10 +128,15 @@ class EvalReport:
             "macro_precision": self.macro_precision,
             "macro_recall": self.macro_recall,
             "macro_average_precision": self.macro_average_precision,
+            "precision": self.precision,
+            "recall": self.recall,
+            "f1": self.f1,
+            "coverage": self.coverage,
             "per_label": {k: v.to_dict() for k, v in self.per_label.items()},
             "confusion_matrix": {
                 "labels": list(self.labels),
                 "matrix": [list(row) for row in self.matrix],
+                "no_label": list(self.no_label),
             },
             "classification_type": "multilabel" if self.is_multilabel else "multiclass",
         }

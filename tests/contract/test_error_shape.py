@@ -23,10 +23,10 @@ from typing import Any
 import pytest
 from azure.cognitiveservices.vision.customvision.training.models import CustomVisionErrorCodes
 from fastapi.testclient import TestClient
-from tests.conftest import PREDICTION_KEY, TINY, TRAINING_KEY, colour_image, jpeg_bytes
+from tests.fixtures import PREDICTION_KEY, TINY, TRAINING_KEY, colour_image, jpeg_bytes
 
 from tagloop.config import Settings
-from tagloop.shells.api.app import create_app
+from tagloop.shells.server import create_app
 from tagloop.workspace.domains import domain_id_for
 
 T = "/customvision/v3.4-preview/training"

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
-from tests.conftest import SAMPLE_DATA, TRAINING_KEY
+from tests.fixtures import SAMPLE_DATA, TRAINING_KEY
 from tests.integration.sdk_support import requires_real_photos
 
 from tagloop.config import Settings
@@ -30,8 +30,8 @@ from tagloop.export.onnx import PARITY_ATOL, check_parity
 from tagloop.ingest.decode import read_image_bytes
 from tagloop.pipeline.advanced import EXPORT_RESERVE_SECONDS
 from tagloop.project import Project
-from tagloop.shells.api.app import create_app
 from tagloop.shells.cli import cli
+from tagloop.shells.server import create_app
 from tagloop.train import advanced
 from tagloop.train.finetune import TunedModel
 from tagloop.train.service import TrainSpec

@@ -34,7 +34,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
-from tests.conftest import (
+from tests.fixtures import (
     COLOURS,
     PREDICTION_KEY,
     TINY,
@@ -45,7 +45,7 @@ from tests.conftest import (
 )
 
 from tagloop.config import Settings
-from tagloop.shells.api.app import create_app
+from tagloop.shells.server import create_app
 from tagloop.workspace.domains import domain_id_for
 
 T = "/customvision/v3.4-preview/training"

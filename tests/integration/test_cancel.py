@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from tests.conftest import PREDICTION_KEY, TRAINING_KEY
-from tests.integration.test_native_api import (
+from tests.fixtures import PREDICTION_KEY, TRAINING_KEY
+from tests.integration.api_support import (
     API,
     create_project,
     image_bytes,
@@ -28,7 +28,7 @@ from tests.integration.test_native_api import (
 
 from tagloop import pipeline
 from tagloop.config import Settings
-from tagloop.shells.api.app import create_app
+from tagloop.shells.server import create_app
 from tagloop.store.packages import MODEL_FILE
 from tagloop.workspace import jobs
 from tagloop.workspace.context import Workspace

@@ -26,7 +26,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 from PIL import Image, ImageDraw
-from tests.conftest import COLOURS, TINY, jpeg_bytes, plant_bad_files
+from tests.fixtures import COLOURS, TINY, jpeg_bytes, plant_bad_files
 from tests.integration.sdk_support import REAL_IMAGES, requires_real_photos
 
 from tagloop.config import Settings

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from tests.conftest import TINY, plant_bad_files, write_dataset
+from tests.fixtures import TINY, plant_bad_files, write_dataset
 
 from tagloop.shells.cli import cli
 

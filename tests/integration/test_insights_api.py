@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 from fastapi.testclient import TestClient
 from PIL import Image
-from tests.conftest import jpeg_bytes
-from tests.integration.test_native_api import API, N_PER_TAG, TRAIN, create_project, ok, upload
+from tests.fixtures import jpeg_bytes
+from tests.integration.api_support import API, N_PER_TAG, TRAIN, create_project, ok, upload
 
 
 def pattern(seed: int, tint: tuple[int, int, int]) -> Image.Image:

@@ -8,66 +8,25 @@ export → delete. The other tests pin the error contract and the OpenAPI docume
 from __future__ import annotations
 
 import io
-import time
 import zipfile
-from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
-from tests.conftest import COLOURS, PREDICTION_KEY, TINY, TRAINING_KEY, colour_image, jpeg_bytes
+from tests.fixtures import COLOURS, TINY
+from tests.integration.api_support import (
+    API,
+    N_PER_TAG,
+    PREDICT,
+    TRAIN,
+    create_project,
+    image_bytes,
+    ok,
+    train,
+    upload,
+)
 
 from tagloop.config import Settings
-from tagloop.shells.api.app import create_app
-
-API = "/api/v1"
-TRAIN = {"Training-Key": TRAINING_KEY}
-PREDICT = {"Prediction-Key": PREDICTION_KEY}
-N_PER_TAG = 8
-TRAINING_TIMEOUT_S = 60.0
-
-
-def image_bytes(colour: str, seed: int) -> bytes:
-    return jpeg_bytes(colour_image(COLOURS[colour], seed=seed))
-
-
-def ok(response: Any, status: int = 200) -> Any:
-    assert response.status_code == status, response.text
-    return response.json() if response.content else None
-
-
-def create_project(client: TestClient, name: str = "colours") -> Any:
-    body = {"name": name, "classification_type": "Multiclass", "backbone": TINY}
-    return ok(client.post(f"{API}/projects", json=body, headers=TRAIN), 201)
-
-
-def upload(
-    client: TestClient, project_id: str, files: list[tuple[str, bytes]], tag_id: str | None = None
-) -> Any:
-    """One multipart request; each part gets its own field name (the API takes any)."""
-    parts = [(f"file{i}", (name, data, "image/jpeg")) for i, (name, data) in enumerate(files)]
-    params = {"tag_ids": tag_id} if tag_id else None
-    response = client.post(
-        f"{API}/projects/{project_id}/images", files=parts, params=params, headers=TRAIN
-    )
-    return ok(response)
-
-
-def wait_for_training(client: TestClient, project_id: str, iteration_id: str) -> Any:
-    url = f"{API}/projects/{project_id}/iterations/{iteration_id}"
-    deadline = time.monotonic() + TRAINING_TIMEOUT_S
-    while time.monotonic() < deadline:
-        iteration = ok(client.get(url, headers=TRAIN))
-        if iteration["status"] != "Training":
-            assert iteration["status"] == "Completed", iteration["error"]
-            assert iteration["progress"] is None
-            return iteration
-        time.sleep(0.2)
-    raise AssertionError(f"iteration {iteration_id} still training after {TRAINING_TIMEOUT_S} s")
-
-
-def train(client: TestClient, project_id: str) -> Any:
-    started = ok(client.post(f"{API}/projects/{project_id}/train", headers=TRAIN), 202)
-    assert started["status"] == "Training"
-    return wait_for_training(client, project_id, started["id"])
+from tagloop.shells.server import create_app
 
 
 def test_full_loop(client: TestClient) -> None:
@@ -157,15 +116,44 @@ def test_full_loop(client: TestClient) -> None:
     everything = ok(client.get(f"{it}/performance", params={"threshold": 0.0}, headers=TRAIN))
     usual = ok(client.get(f"{it}/performance", headers=TRAIN))
     assert (everything["threshold"], usual["threshold"]) == (0.0, 0.5)
-    assert everything["overall"]["recall"] == 1.0  # every tag is predicted at threshold 0
-    assert abs(everything["overall"]["precision"] - 1 / 3) < 1e-3
-    assert usual["overall"]["precision"] > everything["overall"]["precision"]
+    # Multiclass: one tag per image, the most probable; at threshold 0 every image gets it.
+    top = everything["overall"]
+    assert top["coverage"] == 1.0 and top["precision"] == top["recall"] == top["accuracy"]
     assert {t["name"] for t in usual["per_tag"]} == set(COLOURS)
     report = usual["report"]
-    assert report["n_images"] == 25 and 0.0 <= report["accuracy"] <= 1.0
+    assert report["n_images"] == 25 and report["accuracy"] == usual["overall"]["accuracy"]
+    assert report["threshold"] == 0.5
     assert set(report["per_label"]) == set(COLOURS)
     assert sorted(report["confusion_matrix"]["labels"]) == sorted(COLOURS)
-    assert sum(map(sum, report["confusion_matrix"]["matrix"])) == 25
+    cm = report["confusion_matrix"]
+    assert sum(map(sum, cm["matrix"])) + sum(cm["no_label"]) == 25
+    for tag in usual["per_tag"]:
+        assert tag["true_positives"] + tag["false_negatives"] == tag["support"]
+        assert (
+            sum(
+                tag[k]
+                for k in ("true_positives", "false_positives", "false_negatives", "true_negatives")
+            )
+            == 25
+        )
+    # The per-image results at a threshold agree with the performance at that threshold.
+    for threshold in (0.5, 0.9):
+        perf = ok(client.get(f"{it}/performance", params={"threshold": threshold}, headers=TRAIN))
+        at = ok(
+            client.get(f"{it}/results", params={"threshold": threshold, "take": 256}, headers=TRAIN)
+        )
+        n_correct = sum(r["correct"] for r in at["results"])
+        assert n_correct / 25 == pytest.approx(perf["overall"]["accuracy"], abs=1e-6)
+        assert all(len(r["predicted_tags"]) <= 1 for r in at["results"])
+        none = ok(
+            client.get(
+                f"{it}/results",
+                params={"threshold": threshold, "predicted_tag_id": "none", "take": 256},
+                headers=TRAIN,
+            )
+        )
+        assert none["total"] == sum(perf["report"]["confusion_matrix"]["no_label"])
+        assert none["total"] / 25 == pytest.approx(1 - perf["overall"]["coverage"], abs=1e-6)
 
     results = ok(client.get(f"{it}/results", params={"take": 256}, headers=TRAIN))
     assert results["total"] == 25 and len(results["results"]) == 25

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 import pytest
-from tests.conftest import TINY, plant_bad_files, write_dataset
+from tests.fixtures import TINY, plant_bad_files, write_dataset
 
 from tagloop.config import Settings
 from tagloop.errors import (

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from tests.conftest import SAMPLE_DATA, plant_bad_files, write_dataset
+from tests.fixtures import SAMPLE_DATA, plant_bad_files, write_dataset
 
 from tagloop.config import Settings
 from tagloop.embed.backbones import DEFAULT_BACKBONE

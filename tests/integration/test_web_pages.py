@@ -11,25 +11,20 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from tests.conftest import PREDICTION_KEY, TRAINING_KEY
-from tests.integration.test_native_api import (
+from tests.fixtures import PREDICTION_KEY, TRAINING_KEY
+from tests.integration.api_support import (
     API,
     N_PER_TAG,
     TRAIN,
     create_project,
     image_bytes,
+    login,
     ok,
     train,
     upload,
 )
 
 UI = {"X-Tagloop-UI": "1"}
-
-
-def login(client: TestClient, key: str = TRAINING_KEY) -> None:
-    response = client.post("/login", data={"key": key, "next": "/"}, follow_redirects=False)
-    assert response.status_code == 303, response.text
-    assert response.headers["location"] == "/"
 
 
 def html(client: TestClient, url: str, status: int = 200) -> str:
@@ -221,15 +216,15 @@ def test_assets_are_local(client: TestClient) -> None:
 def test_training_scores_the_review_queue_before_anyone_asks(client: TestClient) -> None:
     _, _, iteration = trained_project(client)
     # The worker scores right after completing; nothing else asked for a score.
-    assert len(wait_scored(iteration["id"])) == 1  # the one untagged image
+    assert len(wait_scored(client, iteration["id"])) == 1  # the one untagged image
 
 
-def wait_scored(iteration_id: str, timeout: float = 30.0) -> list[Any]:
-    from tagloop.workspace import predictions
-
+def wait_scored(client: TestClient, iteration_id: str, timeout: float = 30.0) -> list[Any]:
+    """The review scores the app's workspace holds for the iteration, once there are any."""
+    scores = client.app.state.workspace.scores  # type: ignore[attr-defined]
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        scored = [key for key in list(predictions._SCORES) if key[0] == iteration_id]
+        scored = [key for key in scores.keys() if key[0] == iteration_id]
         if scored:
             return scored
         time.sleep(0.05)
@@ -237,12 +232,12 @@ def wait_scored(iteration_id: str, timeout: float = 30.0) -> list[Any]:
 
 
 def test_a_restarted_server_scores_the_review_queue_again(api_settings: Any) -> None:
-    from tagloop.shells.api.app import create_app
-    from tagloop.workspace import predictions
+    """The scores live with the server's workspace: a new server starts empty and scores the
+    review queue again at start."""
+    from tagloop.shells.server import create_app
 
     with TestClient(create_app(api_settings)) as first:
         _, _, iteration = trained_project(first)
-        assert wait_scored(iteration["id"])
-    predictions._SCORES.clear()  # the memory of the stopped process
-    with TestClient(create_app(api_settings)):
-        assert len(wait_scored(iteration["id"])) == 1
+        assert wait_scored(first, iteration["id"])
+    with TestClient(create_app(api_settings)) as second:
+        assert len(wait_scored(second, iteration["id"])) == 1

@@ -5,7 +5,7 @@ import io
 import numpy as np
 import pytest
 from PIL import Image
-from tests.conftest import colour_image, huge_png_bytes, jpeg_bytes
+from tests.fixtures import colour_image, huge_png_bytes, jpeg_bytes
 
 from tagloop.errors import ImageUnreadable
 from tagloop.ingest.decode import close_hash_pairs, dhash, open_image, read_image_bytes

@@ -18,6 +18,7 @@ from tagloop.insights.detectors import (
     find_imbalance,
     find_label_issues,
     find_outliers,
+    find_several_labels,
     find_too_few_images,
     find_too_large,
     find_too_small,
@@ -449,3 +450,14 @@ def test_learning_curve_multilabel() -> None:
     )
     (f,) = _plain(found)
     assert f["points"][-1]["accuracy"] > 0.9 and set(f["per_label"]) == {"a", "b", "x"}
+
+
+def test_several_labels_on_a_multiclass_image_is_an_error() -> None:
+    paths = ["a.jpg", "b.jpg", "c.jpg"]
+    labels = [["red"], ["red", "blue"], ["blue"]]
+    (finding,) = find_several_labels(paths, labels, multilabel=False)
+    assert (finding.code, finding.severity) == ("several_labels", "error")
+    assert finding.items == ({"path": "b.jpg", "labels": ["red", "blue"]},)
+    assert "1 image" in finding.message
+    assert find_several_labels(paths, labels, multilabel=True) == []
+    assert find_several_labels(paths, [["red"], ["blue"], ["red"]], multilabel=False) == []

@@ -12,13 +12,21 @@ from tagloop.types import EvalReport, LabelMetrics
 _THRESHOLDS = np.round(np.arange(0.05, 0.96, 0.05), 2)
 
 
-def predict_indicator(proba: np.ndarray, *, multilabel: bool, threshold: float = 0.5) -> np.ndarray:
-    """Predicted labels as a 0/1 matrix: argmax for multiclass, ``>= threshold`` for multilabel."""
+def predicted_at(proba: np.ndarray, *, multilabel: bool, threshold: float | None) -> np.ndarray:
+    """The labels each image is given, as a 0/1 matrix: the one rule every face shows.
+
+    Multilabel: every label whose probability is at least ``threshold`` (None: 0.5).
+    Multiclass: the most probable label when its probability is at least ``threshold``, else
+    none ("no label"); None means always the most probable (threshold 0).
+    """
+    proba = np.asarray(proba, dtype=np.float64)
     if multilabel:
-        return np.asarray(proba >= threshold)
+        return np.asarray(proba >= (0.5 if threshold is None else threshold))
     out = np.zeros(proba.shape, dtype=bool)
-    if len(proba):
-        out[np.arange(len(proba)), proba.argmax(axis=1)] = True
+    if len(proba) and proba.shape[1]:
+        top = proba.argmax(axis=1)
+        rows = np.arange(len(proba))
+        out[rows, top] = proba[rows, top] >= (threshold or 0.0)
     return out
 
 
@@ -43,41 +51,56 @@ def build_report(
     threshold: float | None = None,
     method: str = "",
 ) -> EvalReport:
-    """Per-label precision, recall, F1, support and average precision; macro averages; the
-    confusion matrix (rows: true label, columns: predicted label). All scores in [0, 1], higher
-    is better. For multilabel, ``accuracy`` is the exact-match ratio and the matrix counts
-    images with true label *i* that were predicted *j*.
+    """Everything a face shows about predictions at ``threshold`` (see :func:`predicted_at`).
+
+    Per label: precision, recall, F1, support, average precision (independent of the threshold)
+    and its 2x2 counts. Overall: accuracy (images whose given labels are exactly their true
+    ones), coverage (images given any label), precision, recall and F1 over every (image,
+    label) decision, and macro averages over the labels that have images. The confusion
+    matrix counts images of true label *i* given label *j* (rows true), and ``no_label`` those
+    given none. All scores in [0, 1], higher is better.
     """
     Y = np.asarray(Y, dtype=bool)
-    k = len(labels)
-    if multilabel:
-        threshold = 0.5 if threshold is None else threshold
-    pred = predict_indicator(proba, multilabel=multilabel, threshold=threshold or 0.5)
-    precision, recall, f1, support = precision_recall_fscore_support(
-        Y, pred, average=None, labels=list(range(k)), zero_division=0
-    )
+    proba = np.asarray(proba, dtype=np.float64)
+    k, n = len(labels), len(Y)
+    if multilabel and threshold is None:
+        threshold = 0.5
+    pred = predicted_at(proba, multilabel=multilabel, threshold=threshold)
+    tp = (pred & Y).sum(axis=0)
+    n_pred, n_true = pred.sum(axis=0), Y.sum(axis=0)
     per_label: dict[str, LabelMetrics] = {}
+    present: list[int] = []
     aps: list[float] = []
     for j, label in enumerate(labels):
         ap: float | None = None
-        if Y[:, j].any():
+        if n_true[j]:
+            present.append(j)
             ap = _r(average_precision_score(Y[:, j], proba[:, j]))
             aps.append(ap)
         per_label[label] = LabelMetrics(
-            precision=_r(precision[j]),
-            recall=_r(recall[j]),
-            f1=_r(f1[j]),
-            support=int(support[j]),
+            precision=_r(tp[j] / n_pred[j] if n_pred[j] else 0.0),
+            recall=_r(tp[j] / n_true[j] if n_true[j] else 0.0),
+            f1=_f1(int(tp[j]), int(n_pred[j]), int(n_true[j])),
+            support=int(n_true[j]),
             average_precision=ap,
+            true_positives=int(tp[j]),
+            false_positives=int(n_pred[j] - tp[j]),
+            false_negatives=int(n_true[j] - tp[j]),
+            true_negatives=int(n - n_pred[j] - n_true[j] + tp[j]),
         )
-    present = [j for j in range(k) if Y[:, j].any()]  # macro averages over labels with images
-    n = len(Y)
+
+    def macro(field: str) -> float:
+        values = [getattr(per_label[labels[j]], field) for j in present]
+        return _r(float(np.mean(values)) if values else 0.0)
+
+    given_none = ~pred.any(axis=1)
+    all_tp, all_pred, all_true = int(tp.sum()), int(n_pred.sum()), int(n_true.sum())
     return EvalReport(
         n_images=n,
         accuracy=_r(float((pred == Y).all(axis=1).mean()) if n else 0.0),
-        macro_f1=_r(float(np.mean(f1[present])) if present else 0.0),
-        macro_precision=_r(float(np.mean(precision[present])) if present else 0.0),
-        macro_recall=_r(float(np.mean(recall[present])) if present else 0.0),
+        macro_f1=macro("f1"),
+        macro_precision=macro("precision"),
+        macro_recall=macro("recall"),
         macro_average_precision=_r(float(np.mean(aps))) if aps else None,
         per_label=per_label,
         labels=tuple(labels),
@@ -85,8 +108,13 @@ def build_report(
             tuple(int(v) for v in row) for row in (Y.T.astype(np.int64) @ pred.astype(np.int64))
         ),
         is_multilabel=multilabel,
-        threshold=threshold if multilabel else None,
+        threshold=threshold,
         method=method,
+        precision=_r(all_tp / all_pred if all_pred else 0.0),
+        recall=_r(all_tp / all_true if all_true else 0.0),
+        f1=_f1(all_tp, all_pred, all_true),
+        coverage=_r(float((~given_none).mean()) if n else 0.0),
+        no_label=tuple(int(v) for v in Y[given_none].sum(axis=0)) if k else (),
     )
 
 
@@ -97,45 +125,3 @@ def _r(value: float) -> float:
 def _f1(tp: int, n_pred: int, n_true: int) -> float:
     """F1 from counts: true positives, predicted and true labels (0 when both are none)."""
     return _r(2 * tp / (n_pred + n_true) if n_pred + n_true else 0.0)
-
-
-def threshold_performance(
-    Y: np.ndarray,  # noqa: N803
-    proba: np.ndarray,
-    *,
-    threshold: float,
-) -> tuple[dict[str, float], list[dict[str, float]]]:
-    """Custom Vision's iteration performance: a label is predicted when its probability is at
-    least ``threshold``. Returns the overall (micro) precision, recall and F1 with the macro F1
-    and mean average precision over labels that have images, and per label (in column order)
-    its precision, recall, F1 and average precision. All in [0, 1], higher is better; a
-    label without images has average precision 0.
-    """
-    Y = np.asarray(Y, dtype=bool)
-    pred = np.asarray(proba) >= threshold
-    per_label = []
-    for j in range(Y.shape[1]):
-        tp = int((pred[:, j] & Y[:, j]).sum())
-        n_pred, n_true = int(pred[:, j].sum()), int(Y[:, j].sum())
-        ap = float(average_precision_score(Y[:, j], proba[:, j])) if n_true else 0.0
-        per_label.append(
-            {
-                "precision": _r(tp / n_pred if n_pred else 0.0),
-                "recall": _r(tp / n_true if n_true else 0.0),
-                "f1": _f1(tp, n_pred, n_true),
-                "average_precision": _r(ap),
-            }
-        )
-    tp, n_pred, n_true = int((pred & Y).sum()), int(pred.sum()), int(Y.sum())
-    has_images = [bool(Y[:, j].any()) for j in range(Y.shape[1])]
-    present = [p for p, t in zip(per_label, has_images, strict=True) if t]
-    overall = {
-        "precision": _r(tp / n_pred if n_pred else 0.0),
-        "recall": _r(tp / n_true if n_true else 0.0),
-        "f1": _f1(tp, n_pred, n_true),
-        "macro_f1": _r(float(np.mean([p["f1"] for p in present])) if present else 0.0),
-        "average_precision": _r(
-            float(np.mean([p["average_precision"] for p in present])) if present else 0.0
-        ),
-    }
-    return overall, per_label

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from tagloop.errors import ImageUnreadable
+from tagloop.errors import ImageTooManyPixels, ImageUnreadable
 from tagloop.types import ImageInfo
 
 ALLOWED_FORMATS = frozenset({"JPEG", "MPO", "PNG", "WEBP", "BMP", "GIF", "TIFF"})
@@ -56,7 +56,7 @@ def open_image(data: bytes, *, max_pixels: int, draft_size: int | None = None) -
     try:
         img = Image.open(io.BytesIO(data))
     except Image.DecompressionBombError:
-        raise ImageUnreadable(_too_many_pixels(None, max_pixels)) from None
+        raise ImageTooManyPixels(_too_many_pixels(None, max_pixels)) from None
     except UnidentifiedImageError:
         raise ImageUnreadable("not an image file (the format is not recognized)") from None
     except (OSError, ValueError, SyntaxError, EOFError) as exc:
@@ -69,7 +69,7 @@ def open_image(data: bytes, *, max_pixels: int, draft_size: int | None = None) -
         )
     width, height = img.size
     if width * height > max_pixels:
-        raise ImageUnreadable(_too_many_pixels((width, height), max_pixels))
+        raise ImageTooManyPixels(_too_many_pixels((width, height), max_pixels))
     if width < 1 or height < 1:
         raise ImageUnreadable("the image has no pixels")
     try:
@@ -78,7 +78,7 @@ def open_image(data: bytes, *, max_pixels: int, draft_size: int | None = None) -
         upright = ImageOps.exif_transpose(img).convert("RGB")
         return DecodedImage(image=upright, format=fmt, width=width, height=height)
     except Image.DecompressionBombError:
-        raise ImageUnreadable(_too_many_pixels((width, height), max_pixels)) from None
+        raise ImageTooManyPixels(_too_many_pixels((width, height), max_pixels)) from None
     except (OSError, ValueError, SyntaxError, EOFError) as exc:
         raise ImageUnreadable(_damaged(exc)) from None
 

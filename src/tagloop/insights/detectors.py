@@ -122,6 +122,35 @@ def find_imbalance(
     ]
 
 
+def find_several_labels(
+    paths: Sequence[str], label_sets: Sequence[Sequence[str]], *, multilabel: bool
+) -> list[Finding]:
+    """``several_labels``: in a multiclass set, images that carry more than one label (made
+    before the one-label rule, or from a manifest); items ``{"path", "labels"}``."""
+    if multilabel:
+        return []
+    found = [
+        {"path": path, "labels": list(labels)}
+        for path, labels in zip(paths, label_sets, strict=True)
+        if len(labels) > 1
+    ]
+    if not found:
+        return []
+    return [
+        Finding(
+            code="several_labels",
+            severity="error",
+            message=f"{_n(len(found), 'image')} of this multiclass set "
+            + ("carries" if len(found) == 1 else "carry")
+            + " more than one label",
+            advice="Keep one label on each image (the one it shows most), or make the project "
+            "multilabel if an image can truly show several. Training counts such an image "
+            "once for each of its labels, which blurs both.",
+            items=tuple(found),
+        )
+    ]
+
+
 def find_unreadable(failures: Sequence[tuple[str, str]]) -> list[Finding]:
     """``unreadable``: files that could not be read or decoded; items ``{"path", "reason"}``."""
     if not failures:

@@ -231,6 +231,11 @@ def check_dataset(
     paths = [item.display_path for item in every]
     infos = [info for data in sets for info in data.infos]
     widths, heights = [i.width for i in infos], [i.height for i in infos]
+    found += detectors.find_several_labels(
+        [item.display_path for item in train_set.items],
+        [item.labels for item in train_set.items],
+        multilabel=multilabel,
+    )
     found += detectors.find_too_few_images(dict(counts))
     found += detectors.find_imbalance(
         dict(counts), is_class_weighted=spec.class_weight == "balanced"

@@ -287,13 +287,23 @@ def check(
 @cli.command()
 @click.argument("model", type=click.Path(path_type=Path))
 @click.argument("data", type=click.Path(path_type=Path))
+@click.option(
+    "--threshold",
+    type=click.FloatRange(0.0, 1.0),
+    help="Give a label when its probability is at least this (multiclass: the most probable "
+    "label, or none below it), as the service's performance pages and routes do. Default: the "
+    "model's own (multiclass: always the most probable; multilabel: the threshold chosen in "
+    "training).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 @click.pass_context
-def evaluate(ctx: click.Context, model: Path, data: Path, as_json: bool) -> None:
+def evaluate(
+    ctx: click.Context, model: Path, data: Path, threshold: float | None, as_json: bool
+) -> None:
     """Report how MODEL does on labeled DATA (folder or CSV)."""
 
     def run() -> int:
-        result = _project(ctx).evaluate(model, data, progress=ctx.obj["bars"])
+        result = _project(ctx).evaluate(model, data, threshold=threshold, progress=ctx.obj["bars"])
         if as_json:
             click.echo(json.dumps(result.to_dict(), indent=2))
         else:
@@ -362,11 +372,12 @@ def serve(ctx: click.Context, host: str, port: int, data_dir: Path | None) -> No
     def run() -> int:
         import uvicorn
 
-        from tagloop.shells.api.app import create_app
+        from tagloop.shells.server import create_app
         from tagloop.workspace.context import load_server_keys
 
-        base = _project(ctx).settings
-        settings = load_settings(log_level=base.log_level, data_dir=data_dir)
+        settings = _project(ctx).settings  # built once, for every command
+        if data_dir is not None:
+            settings = settings.model_copy(update={"data_dir": data_dir})
         settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         keys = load_server_keys(settings)
         endpoint = f"http://{host}:{port}"
@@ -429,9 +440,12 @@ def _plain(value: object) -> str:
 
 
 def _format_report(report: EvalReport, title: str) -> str:
+    at = "" if report.threshold is None else f" at threshold {report.threshold:g}"
     lines = [
-        f"{title}: {report.n_images} images, accuracy {report.accuracy:.3f}, "
-        f"macro F1 {report.macro_f1:.3f}" + (f" ({report.method})" if report.method else "")
+        f"{title}: {report.n_images} images{at}, accuracy {report.accuracy:.3f}, "
+        f"macro F1 {report.macro_f1:.3f}"
+        + (f", coverage {report.coverage:.3f}" if report.coverage < 1 else "")
+        + (f" ({report.method})" if report.method else "")
     ]
     width = max([len(label) for label in report.labels] + [5])
     lines.append(f"  {'label':<{width}}  precision  recall     f1  avg-prec  images")

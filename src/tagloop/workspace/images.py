@@ -11,9 +11,11 @@ from sqlalchemy.exc import IntegrityError
 from tagloop.errors import (
     BatchTooLarge,
     ImageTooLarge,
+    ImageTooManyPixels,
     ImageUnreadable,
     ImageUrlInvalid,
     NotFound,
+    OneTagPerImage,
     RequestInvalid,
 )
 from tagloop.ingest.decode import make_thumbnail, open_image, sha256_bytes
@@ -74,12 +76,20 @@ def add_images(
     check_batch(ws, len(uploads))
     metadata = check_metadata(metadata or {})
     with ws.session() as session:
-        project_queries.get_project(session, project_id=project_id)
+        project = project_queries.get_project(session, project_id=project_id)
         tags = {t.id: t for t in project_queries.list_tags(session, project_id=project_id)}
     results = []
     for upload in uploads:
         results.append(
-            _add_one(ws, project_id, upload, (*tag_ids, *upload.tag_ids), tags, metadata)
+            _add_one(
+                ws,
+                project_id,
+                upload,
+                (*tag_ids, *upload.tag_ids),
+                tags,
+                metadata,
+                is_multilabel=project.is_multilabel,
+            )
         )
     logger.info(
         "project %s: %d images uploaded, %d added",
@@ -188,13 +198,23 @@ def delete_images(
 
 
 def tag_images(
-    ws: Workspace, access: Access, project_id: str, pairs: Sequence[tuple[str, str]]
+    ws: Workspace,
+    access: Access,
+    project_id: str,
+    pairs: Sequence[tuple[str, str]],
+    *,
+    replace: bool = False,
 ) -> tuple[list[tuple[str, str]], list[tuple[str, str]], list[tuple[str, str]]]:
-    """Link (image_id, tag_id) pairs; returns (created, duplicated, exceeded)."""
+    """Link (image_id, tag_id) pairs; returns (created, duplicated, exceeded).
+
+    ``replace``: each listed image first loses its other tags (in the same transaction). An
+    image of a multiclass project carries one tag: a pair that would give it a second one
+    raises :class:`OneTagPerImage`, and nothing changes.
+    """
     access.check(project_id)
     check_batch(ws, len(pairs), what="image-tag pairs", limit=ws.settings.max_batch_images * 4)
     with ws.session() as session:
-        project_queries.get_project(session, project_id=project_id)
+        project = project_queries.get_project(session, project_id=project_id)
         tags = {t.id: t for t in project_queries.list_tags(session, project_id=project_id)}
         image_ids = list(dict.fromkeys(i for i, _ in pairs))
         queries.get_images(session, project_id=project_id, image_ids=image_ids)
@@ -202,10 +222,23 @@ def tag_images(
             if tag_id not in tags:
                 raise RequestInvalid(f"Tag {tag_id} is not a tag of this project.")
         current = queries.tag_ids_of(session, image_ids=image_ids)
+        if replace:
+            keep: dict[str, set[str]] = {}
+            for image_id, tag_id in pairs:
+                keep.setdefault(image_id, set()).add(tag_id)
+            for image_id, kept in keep.items():
+                dropped = current.get(image_id, set()) - kept
+                if dropped:
+                    queries.unlink_tags(
+                        session, project_id=project_id, image_ids=[image_id], tag_ids=list(dropped)
+                    )
+                    current[image_id] -= dropped
         accepted, exceeded = [], []
         for image_id, tag_id in dict.fromkeys(pairs):
             have = current.setdefault(image_id, set())
             _check_negative_mix(have | {tag_id}, tags)
+            if not project.is_multilabel:
+                _check_one_tag(image_id, have | {tag_id}, tags)
             if tag_id not in have and len(have) >= MAX_TAGS_PER_IMAGE:
                 exceeded.append((image_id, tag_id))
                 continue
@@ -222,7 +255,7 @@ def untag_images(
     access.check(project_id)
     with ws.session() as session:
         project_queries.get_project(session, project_id=project_id)
-        queries.unlink_tags(session, image_ids=image_ids, tag_ids=tag_ids)
+        queries.unlink_tags(session, project_id=project_id, image_ids=image_ids, tag_ids=tag_ids)
         project_queries.touch_project(session, project_id=project_id)
 
 
@@ -292,6 +325,8 @@ def _add_one(
     tag_ids: Sequence[str],
     tags: Mapping[str, TagRecord],
     metadata: Mapping[str, str],
+    *,
+    is_multilabel: bool,
 ) -> AddedImage:
     if upload.error is not None or upload.data is None:
         return AddedImage(upload.source, upload.error or "ErrorSource", reason=upload.reason)
@@ -310,10 +345,18 @@ def _add_one(
         return AddedImage(
             upload.source, "ErrorNegativeAndRegularTagOnSameImage", reason=exc.message
         )
+    if not is_multilabel and len(wanted) > 1:
+        return AddedImage(
+            upload.source,
+            "ErrorTagLimitExceed",
+            reason="an image of a multiclass project has one tag",
+        )
     try:
         info = open_image(data, max_pixels=ws.settings.max_image_pixels, draft_size=256).info()
     except ImageUnreadable as exc:
-        status = "ErrorImageDimensions" if "over the limit" in exc.message else "ErrorImageFormat"
+        status = (
+            "ErrorImageDimensions" if isinstance(exc, ImageTooManyPixels) else "ErrorImageFormat"
+        )
         return AddedImage(upload.source, status, reason=exc.message)
     side = ws.settings.min_image_side
     if min(info.width, info.height) < side:
@@ -363,6 +406,15 @@ def _store_new(
         project_queries.touch_project(session, project_id=project_id)
         image = queries.get_images(session, project_id=project_id, image_ids=[image_id])[0]
     return AddedImage(source, "OK", image=image)
+
+
+def _check_one_tag(image_id: str, tag_ids: set[str], tags: Mapping[str, TagRecord]) -> None:
+    if len(tag_ids) > 1:
+        names = ", ".join(sorted(tags[t].name for t in tag_ids if t in tags))
+        raise OneTagPerImage(
+            f"An image of a multiclass project has one tag; image {image_id} would have "
+            f"{len(tag_ids)} ({names}). Remove its tag first, or replace it."
+        )
 
 
 def _check_negative_mix(tag_ids: set[str], tags: Mapping[str, TagRecord]) -> None:

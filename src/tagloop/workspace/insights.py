@@ -9,8 +9,6 @@ training fills too.
 from __future__ import annotations
 
 import hashlib
-import threading
-from collections import OrderedDict
 
 from tagloop.insights.findings import CheckReport
 from tagloop.pipeline import check_dataset
@@ -19,11 +17,6 @@ from tagloop.store.queries import projects as project_queries
 from tagloop.types import ImageItem
 from tagloop.workspace.context import Access, Workspace
 from tagloop.workspace.jobs import GROUP_KEY
-
-_REPORTS: OrderedDict[str, CheckReport] = OrderedDict()  # content key -> report
-_N_REPORTS = 32
-_LOCK = threading.Lock()
-_COMPUTING: dict[str, threading.Lock] = {}  # content key -> held while its report is computed
 
 
 def check_project(ws: Workspace, access: Access, project_id: str) -> CheckReport:
@@ -42,27 +35,19 @@ def check_project(ws: Workspace, access: Access, project_id: str) -> CheckReport
         for img in images
     ]
     key = _content_key(project.id, project.backbone, project.classification_type, items)
-    with _LOCK:
-        computing = _COMPUTING.setdefault(key, threading.Lock())
-    with computing:  # a second request for the same data waits for the first one's report
-        with _LOCK:
-            if key in _REPORTS:
-                _REPORTS.move_to_end(key)
-                return _REPORTS[key]
+
+    def compute() -> CheckReport:
         grouped = any(GROUP_KEY in item.metadata for item in items)
-        report = check_dataset(
+        return check_dataset(
             ws.settings,
             items,
             group_by=GROUP_KEY if grouped else None,
             backbone=project.backbone,
             multilabel=project.is_multilabel,
         )
-        with _LOCK:
-            _REPORTS[key] = report
-            while len(_REPORTS) > _N_REPORTS:
-                _REPORTS.popitem(last=False)
-            _COMPUTING.pop(key, None)
-    return report
+
+    # A second request for the same data waits for the first one's report.
+    return ws.check_reports.get_or_compute(key, compute)
 
 
 def _content_key(project_id: str, backbone: str, kind: str, items: list[ImageItem]) -> str:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-import threading
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -28,9 +26,6 @@ from tagloop.workspace.training import get_iteration, latest_completed, trained_
 logger = logging.getLogger(__name__)
 
 MAX_SCORED_UNTAGGED = 5000  # untagged images scored per suggestion query
-_SCORES: OrderedDict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = OrderedDict()
-_SCORES_LOCK = threading.Lock()
-_N_SCORES = 20_000
 
 
 @dataclass(frozen=True)
@@ -272,7 +267,7 @@ def _predict(
             results=results,
             uncertainty=score,
         )
-    _remember(iteration.id, sha, proba[0], features[0])
+    ws.scores.put((iteration.id, sha), (np.asarray(proba[0]), np.asarray(features[0])))
     return Answer(record.id, record.project_id, iteration.id, record.created, results, record)
 
 
@@ -317,7 +312,7 @@ def _rank_predictions(ws: Workspace, preds: list[PredictionRecord]) -> list[int]
             for p in preds
         ]
     ).reshape(len(preds), len(tag_order))
-    cached = [_SCORES.get((p.iteration_id, p.sha256)) for p in preds]
+    cached = [ws.scores.get((p.iteration_id, p.sha256)) for p in preds]
     features = None
     if all(c is not None for c in cached):
         features = np.stack([c[1] for c in cached if c is not None])
@@ -341,7 +336,7 @@ def score_contents(
     the item in warnings. Contents that cannot be read or decoded give ``(None, None)``.
     """
     out: list[tuple[np.ndarray | None, np.ndarray | None]] = []
-    missing = {sha: ident for ident, sha in contents if (iteration.id, sha) not in _SCORES}
+    missing = {sha: ident for ident, sha in contents if (iteration.id, sha) not in ws.scores}
     todo = list(missing.items())
     if todo:
         predictor = ws.predictor(iteration)
@@ -357,9 +352,9 @@ def score_contents(
             if pixels:
                 proba, feats = predictor.predict_with_features(np.stack(pixels))
                 for sha, p, f in zip(chunk, proba, feats, strict=True):
-                    _remember(iteration.id, sha, p, f)
+                    ws.scores.put((iteration.id, sha), (np.asarray(p), np.asarray(f)))
     for _, sha in contents:
-        hit = _SCORES.get((iteration.id, sha))
+        hit = ws.scores.get((iteration.id, sha))
         out.append((None, None) if hit is None else hit)
     return out
 
@@ -367,13 +362,6 @@ def score_contents(
 def tag_results(iteration: IterationRecord, row: np.ndarray) -> tuple[dict[str, Any], ...]:
     """One ``{tag_id, tag_name, tag_type, probability}`` per tag of the iteration, highest first."""
     return _results(iteration, row)
-
-
-def _remember(iteration_id: str, sha: str, proba: np.ndarray, features: np.ndarray) -> None:
-    with _SCORES_LOCK:
-        _SCORES[(iteration_id, sha)] = (np.asarray(proba), np.asarray(features))
-        while len(_SCORES) > _N_SCORES:
-            _SCORES.popitem(last=False)
 
 
 def _utcnow() -> datetime:

@@ -13,13 +13,13 @@ from typing import Any
 import numpy as np
 
 from tagloop.errors import BudgetInvalid, Conflict, NotFound, RequestInvalid, TrainingInvalid
-from tagloop.evaluate.metrics import threshold_performance
+from tagloop.evaluate.metrics import build_report, predicted_at
 from tagloop.store.queries import images as image_queries
 from tagloop.store.queries import iterations as queries
 from tagloop.store.queries import projects as project_queries
 from tagloop.store.records import IterationRecord, JobRecord, SnapshotImage
 from tagloop.train.advanced import parse_budget
-from tagloop.types import TrainingType
+from tagloop.types import EvalReport, LabelMetrics, TrainingType
 from tagloop.workspace.context import Access, Workspace
 from tagloop.workspace.jobs import stop_job
 from tagloop.workspace.projects import collect_blobs
@@ -265,6 +265,9 @@ def unpublish_iteration(ws: Workspace, access: Access, project_id: str, iteratio
         )
 
 
+NO_TAG = "none"  # a confusion-matrix column: images given no tag at the threshold
+
+
 @dataclass(frozen=True)
 class ImageResult:
     """A training image's cross-validated (out-of-fold) prediction."""
@@ -281,21 +284,36 @@ class ImageResult:
 
 @dataclass(frozen=True)
 class Performance:
+    """An iteration's out-of-fold predictions evaluated at ``threshold``: what every face
+    (pages, native API, Custom Vision routes) shows."""
+
     threshold: float
-    overall: dict[str, float]
-    per_tag: list[tuple[Mapping[str, Any], dict[str, float]]]  # (tag {id,name,type}, metrics)
-    report: dict[str, Any] | None  # the core's cross-validated report (model.json "metrics")
+    tags: list[Mapping[str, Any]]  # {id, name, type}, in the report's label order
+    report: EvalReport  # labels are the tag names
+
+    def tag_metrics(self) -> list[tuple[Mapping[str, Any], LabelMetrics]]:
+        return [(tag, self.report.per_label[str(tag["name"])]) for tag in self.tags]
 
 
 def iteration_performance(
     ws: Workspace, access: Access, project_id: str, iteration_id: str, *, threshold: float = 0.5
 ) -> Performance:
+    check_threshold(threshold)
+    iteration, Y, proba, _ = _oof(ws, access, project_id, iteration_id)  # noqa: N806
+    report = build_report(
+        Y,
+        proba,
+        [str(t["name"]) for t in iteration.tags],
+        multilabel=iteration.classification_type == "Multilabel",
+        threshold=threshold,
+        method="cross-validation, out-of-fold",
+    )
+    return Performance(threshold, list(iteration.tags), report)
+
+
+def check_threshold(threshold: float) -> None:
     if not 0.0 <= threshold <= 1.0:
         raise RequestInvalid("threshold must be between 0 and 1.")
-    iteration, Y, proba, _ = _oof(ws, access, project_id, iteration_id)  # noqa: N806
-    overall, per_tag = threshold_performance(Y, proba, threshold=threshold)
-    report = (iteration.model_meta or {}).get("metrics")
-    return Performance(threshold, overall, list(zip(iteration.tags, per_tag, strict=True)), report)
 
 
 def image_results(
@@ -307,21 +325,22 @@ def image_results(
     tag_ids: Sequence[str] = (),
     only_wrong: bool = False,
     predicted_tag_id: str | None = None,
+    threshold: float = 0.5,
 ) -> list[ImageResult]:
-    """Each training image of the iteration with its out-of-fold prediction, oldest first;
-    only those truly tagged with one of ``tag_ids``, predicted ``predicted_tag_id``, or wrong,
-    when asked (a confusion-matrix cell is a true tag and a predicted one)."""
+    """Each training image of the iteration with its out-of-fold prediction and the tags it is
+    given at ``threshold`` (the rule of :func:`predicted_at`), oldest first; only those truly
+    tagged with one of ``tag_ids``, given ``predicted_tag_id`` (``NO_TAG``: given none), or
+    wrong, when asked (a confusion-matrix cell is a true tag and a predicted one)."""
+    check_threshold(threshold)
     iteration, snaps = trained_images(ws, access, project_id, iteration_id, tag_ids=tag_ids)
     ids = [str(t["id"]) for t in iteration.tags]
     multilabel = iteration.classification_type == "Multilabel"
-    threshold = float((iteration.model_meta or {}).get("threshold") or 0.5)
     out = []
     for snap in snaps:
         row = np.asarray(snap.proba, dtype=np.float64)
         order = np.argsort(-row, kind="stable")
-        predicted = (
-            tuple(ids[j] for j in order if row[j] >= threshold) if multilabel else (ids[order[0]],)
-        )
+        given = predicted_at(row[None], multilabel=multilabel, threshold=threshold)[0]
+        predicted = tuple(ids[j] for j in order if given[j])
         result = ImageResult(
             image=snap,
             true_tag_ids=tuple(t for t in snap.tag_ids if t in ids),
@@ -330,7 +349,11 @@ def image_results(
         )
         if only_wrong and result.is_correct:
             continue
-        if predicted_tag_id is None or predicted_tag_id in predicted:
+        if (
+            predicted_tag_id is None
+            or predicted_tag_id in predicted
+            or (predicted_tag_id == NO_TAG and not predicted)
+        ):
             out.append(result)
     return out
 

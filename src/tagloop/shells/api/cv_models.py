@@ -156,24 +156,25 @@ def iteration_out(iteration: IterationRecord) -> dict[str, Any]:
 
 
 def performance_out(perf: Performance) -> dict[str, Any]:
+    report = perf.report
     return {
         "perTagPerformance": [
             {
                 "id": tag["id"],
                 "name": tag["name"],
-                "precision": m["precision"],
+                "precision": m.precision,
                 "precisionStdDeviation": 0.0,
-                "recall": m["recall"],
+                "recall": m.recall,
                 "recallStdDeviation": 0.0,
-                "averagePrecision": m["average_precision"],
+                "averagePrecision": m.average_precision or 0.0,
             }
-            for tag, m in perf.per_tag
+            for tag, m in perf.tag_metrics()
         ],
-        "precision": perf.overall["precision"],
+        "precision": report.precision,
         "precisionStdDeviation": 0.0,
-        "recall": perf.overall["recall"],
+        "recall": report.recall,
         "recallStdDeviation": 0.0,
-        "averagePrecision": perf.overall["average_precision"],
+        "averagePrecision": report.macro_average_precision or 0.0,
     }
 
 

@@ -6,13 +6,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from tagloop.shells.api import cv_models as out
-from tagloop.shells.api.deps import (
-    authorize,
-    call,
-    get_workspace,
-    image_at_url,
-    prediction_image,
-)
+from tagloop.shells.api.deps import image_at_url, prediction_image
+from tagloop.shells.http import authorize, call, get_workspace
 from tagloop.workspace import predictions
 
 router = APIRouter()

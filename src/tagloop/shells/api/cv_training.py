@@ -16,10 +16,7 @@ from fastapi.responses import JSONResponse
 from tagloop.errors import RequestInvalid
 from tagloop.shells.api import cv_models as out
 from tagloop.shells.api.deps import (
-    authorize,
-    call,
     csv_ids,
-    get_workspace,
     image_at_url,
     image_parts,
     json_body,
@@ -29,6 +26,7 @@ from tagloop.shells.api.deps import (
     parse_int,
     prediction_image,
 )
+from tagloop.shells.http import authorize, call, get_workspace
 from tagloop.store.records import ImageQuery, SnapshotImage
 from tagloop.types import TrainingType
 from tagloop.workspace import filters, images, predictions, projects, training

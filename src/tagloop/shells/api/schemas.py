@@ -151,6 +151,15 @@ class ImageTagsIn(_In):
     tag_ids: Annotated[list[str], Field(min_length=1, max_length=50)]
 
 
+class ImageTagsAddIn(ImageTagsIn):
+    replace: bool = Field(
+        default=False,
+        description="Remove each image's other tags first (one transaction). An image of a "
+        "multiclass project has one tag: giving it a second one is refused "
+        "(400 one_tag_per_image) unless it replaces the first.",
+    )
+
+
 class TagLinkOut(BaseModel):
     image_id: str
     tag_id: str
@@ -255,12 +264,24 @@ class MetricsOut(BaseModel):
     macro_f1: float | None = Field(
         default=None, description="Overall only: the mean F1 of the tags that have images."
     )
+    accuracy: float | None = Field(
+        default=None,
+        description="Overall only: the share of images given exactly their true tags.",
+    )
+    coverage: float | None = Field(
+        default=None, description="Overall only: the share of images given any tag."
+    )
 
 
 class TagPerformanceOut(MetricsOut):
     id: str
     name: str
     type: str
+    support: int = Field(default=0, description="Images that truly have the tag.")
+    true_positives: int = 0
+    false_positives: int = 0
+    false_negatives: int = 0
+    true_negatives: int = 0
 
 
 class LabelReportOut(BaseModel):
@@ -269,11 +290,18 @@ class LabelReportOut(BaseModel):
     f1: float
     support: int
     average_precision: float | None
+    true_positives: int | None = None
+    false_positives: int | None = None
+    false_negatives: int | None = None
+    true_negatives: int | None = None
 
 
 class ConfusionMatrixOut(BaseModel):
     labels: list[str]
     matrix: list[list[int]] = Field(description="Rows are true labels, columns predicted.")
+    no_label: list[int] | None = Field(
+        default=None, description="Per true label: its images given no label at the threshold."
+    )
 
 
 class ReportOut(BaseModel):
@@ -290,14 +318,24 @@ class ReportOut(BaseModel):
     classification_type: str
     threshold: float | None = None
     method: str | None = None
+    precision: float | None = None
+    recall: float | None = None
+    f1: float | None = None
+    coverage: float | None = None
 
 
 class PerformanceOut(BaseModel):
     iteration_id: str
-    threshold: float = Field(description="A tag counts as predicted at this probability or more.")
+    threshold: float = Field(
+        description="A tag counts as given at this probability or more (multiclass: the most "
+        "probable tag, when it reaches the threshold; else no tag)."
+    )
     overall: MetricsOut
     per_tag: list[TagPerformanceOut]
-    report: ReportOut | None
+    report: ReportOut = Field(
+        description="The same evaluation at the threshold as a report: per label, macro "
+        "figures and the confusion matrix (rows true tags, columns given tags, no_label: none)."
+    )
 
 
 class TagProbabilityOut(BaseModel):

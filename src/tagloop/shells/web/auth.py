@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
 from tagloop.errors import Unauthorized
-from tagloop.shells.api.deps import SESSION_COOKIE, call, get_workspace, read_body
+from tagloop.shells.http import SESSION_COOKIE, call, get_workspace, read_body
 from tagloop.shells.web.render import render, safe_next
 
 router = APIRouter(include_in_schema=False)

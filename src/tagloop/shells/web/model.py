@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from tagloop.errors import NotFound
-from tagloop.shells.api.deps import call
+from tagloop.shells.http import call
 from tagloop.shells.web.render import page_access, render
 from tagloop.store.records import IterationRecord
 from tagloop.train.advanced import MAX_BUDGET_SECONDS
 from tagloop.workspace import projects, training
 from tagloop.workspace.context import Access, Workspace
 from tagloop.workspace.readiness import tag_count_warnings
+from tagloop.workspace.training import NO_TAG
 
 router = APIRouter(include_in_schema=False)
 RESULTS_PAGE = 48
@@ -29,6 +29,12 @@ async def train_page(request: Request, project_id: str) -> Response:
     tags = await call(projects.list_tags, ws, access, project_id)
     iterations = await call(training.list_iterations, ws, access, project_id)
     running = [it for it in iterations if it.status == "Training"]
+    # The Performance page's evaluation at its default threshold, so both pages agree.
+    scores = {
+        it.id: (await call(training.iteration_performance, ws, access, project_id, it.id)).report
+        for it in iterations
+        if it.is_completed
+    }
     progress = {}
     for it in running:
         job = await call(training.training_progress, ws, access, project_id, it.id)
@@ -42,6 +48,7 @@ async def train_page(request: Request, project_id: str) -> Response:
         tags=tags,
         iterations=list(reversed(iterations)),
         running=running,
+        scores=scores,
         progress=progress,
         notices=tag_count_warnings(tags, n_untagged=counts.n_untagged),
         endpoint=base,
@@ -87,6 +94,7 @@ async def performance_page(
         tag_ids=[true] if true else [],
         only_wrong=wrong,
         predicted_tag_id=predicted or None,
+        threshold=threshold,
     )
     n_pages = max(1, math.ceil(len(results) / RESULTS_PAGE))
     page = min(page, n_pages)
@@ -96,7 +104,7 @@ async def performance_page(
         shown=shown,
         selected=selected,
         other=other,
-        names={str(t["id"]): str(t["name"]) for t in selected.tags},
+        names={**{str(t["id"]): str(t["name"]) for t in selected.tags}, NO_TAG: "no tag"},
         results=results[(page - 1) * RESULTS_PAGE : page * RESULTS_PAGE],
         n_results=len(results),
         page=page,
@@ -128,29 +136,22 @@ async def _iteration_view(
         iteration.id,
         threshold=threshold,
     )
-    report: Mapping[str, Any] = perf.report or {}
-    per_label = report.get("per_label") or {}
     return {
         "iteration": iteration,
-        "overall": perf.overall,
-        "per_tag": [
-            (tag, metrics, (per_label.get(str(tag["name"])) or {}).get("support"))
-            for tag, metrics in perf.per_tag
-        ],
-        "report": report,
-        "matrix": _matrix(iteration, report),
+        "report": perf.report,
+        "per_tag": perf.tag_metrics(),
+        "matrix": _matrix(perf),
     }
 
 
-def _matrix(iteration: IterationRecord, report: Mapping[str, Any]) -> dict[str, Any] | None:
-    """The confusion matrix with tag ids, so a cell can link to its images."""
-    cm = report.get("confusion_matrix") or {}
-    labels, rows = cm.get("labels") or [], cm.get("matrix") or []
-    if not labels or len(rows) != len(labels):
-        return None
-    ids = {str(t["name"]): str(t["id"]) for t in iteration.tags}
+def _matrix(perf: training.Performance) -> dict[str, Any]:
+    """The confusion matrix at the threshold with tag ids, so a cell can link to its images:
+    rows are true tags, columns the tags given, then "no tag" (given none)."""
+    report = perf.report
+    rows = [[*row, none] for row, none in zip(report.matrix, report.no_label, strict=True)]
     return {
-        "labels": [(ids.get(name, ""), name) for name in labels],
+        "tags": [(str(t["id"]), str(t["name"])) for t in perf.tags],
+        "columns": [*((str(t["id"]), str(t["name"])) for t in perf.tags), (NO_TAG, "no tag")],
         "rows": rows,
         "max": max((max(r) for r in rows if r), default=0) or 1,
     }

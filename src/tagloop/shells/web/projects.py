@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
 from tagloop.embed.backbones import DEFAULT_BACKBONE, list_backbones
-from tagloop.shells.api.deps import call
+from tagloop.shells.http import call
 from tagloop.shells.web.render import page_access, render
 from tagloop.store.records import ImageQuery
 from tagloop.workspace import images, projects

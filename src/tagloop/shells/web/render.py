@@ -14,7 +14,7 @@ from fastapi.templating import Jinja2Templates
 
 from tagloop import __version__
 from tagloop.errors import Unauthorized
-from tagloop.shells.api.deps import authorize, get_workspace
+from tagloop.shells.http import authorize, get_workspace
 from tagloop.store.records import IterationRecord
 from tagloop.workspace.context import Access, Workspace
 

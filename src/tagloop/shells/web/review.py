@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from tagloop.errors import NotFound
-from tagloop.shells.api.deps import call
+from tagloop.shells.http import call
 from tagloop.shells.web.render import page_access, render
 from tagloop.workspace import projects, training
 from tagloop.workspace.review import review_queue

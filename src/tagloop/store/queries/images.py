@@ -137,10 +137,17 @@ def tag_ids_of(session: Session, *, image_ids: Sequence[str]) -> dict[str, set[s
     return out
 
 
-def unlink_tags(session: Session, *, image_ids: Sequence[str], tag_ids: Sequence[str]) -> int:
+def unlink_tags(
+    session: Session, *, project_id: str, image_ids: Sequence[str], tag_ids: Sequence[str]
+) -> int:
+    """Remove the links between ``image_ids`` and ``tag_ids`` of images of ``project_id`` only
+    (ids of another project's images are ignored, whatever key asked)."""
+    own_images = select(ImageRow.id).where(
+        ImageRow.project_id == project_id, ImageRow.id.in_(image_ids)
+    )
     result = session.execute(
         delete(ImageTagRow).where(
-            ImageTagRow.image_id.in_(image_ids), ImageTagRow.tag_id.in_(tag_ids)
+            ImageTagRow.image_id.in_(own_images), ImageTagRow.tag_id.in_(tag_ids)
         )
     )
     return int(getattr(result, "rowcount", 0) or 0)

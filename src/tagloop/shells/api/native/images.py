@@ -7,19 +7,21 @@ from typing import Annotated, Literal
 from fastapi import Body, Query, Request
 
 from tagloop.errors import NotFound, RequestInvalid
-from tagloop.shells.api.deps import call, csv_ids, get_workspace, image_parts
+from tagloop.shells.api.deps import csv_ids, image_parts
 from tagloop.shells.api.native.formats import Links, image_out, upload_out
 from tagloop.shells.api.native.wire import KeyAccess, P, image_upload_body, native_router
 from tagloop.shells.api.schemas import (
     DeletedOut,
     ImageIdsIn,
     ImagePageOut,
+    ImageTagsAddIn,
     ImageTagsIn,
     ImageTagsOut,
     MetadataOut,
     TagLinkOut,
     UploadOut,
 )
+from tagloop.shells.http import call, get_workspace
 from tagloop.store.records import ImageQuery
 from tagloop.workspace import images
 from tagloop.workspace.images import Upload
@@ -82,12 +84,12 @@ async def upload_images(
 
 @router.post(P + "/images/tags")
 async def tag_images(
-    access: KeyAccess, request: Request, project_id: str, body: ImageTagsIn
+    access: KeyAccess, request: Request, project_id: str, body: ImageTagsAddIn
 ) -> ImageTagsOut:
-    """Give every listed image every listed tag."""
+    """Give every listed image every listed tag (``replace``: instead of its other tags)."""
     pairs = [(i, t) for i in body.image_ids for t in body.tag_ids]
     created, duplicated, exceeded = await call(
-        images.tag_images, get_workspace(request), access, project_id, pairs
+        images.tag_images, get_workspace(request), access, project_id, pairs, replace=body.replace
     )
 
     def links_out(found: list[tuple[str, str]]) -> list[TagLinkOut]:

@@ -7,8 +7,8 @@ from typing import Any
 from fastapi import Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from tagloop.shells.api.deps import call, get_workspace
 from tagloop.shells.api.native.wire import KeyAccess, P, native_router
+from tagloop.shells.http import call, get_workspace
 from tagloop.workspace import insights
 
 router = native_router("insights")

@@ -9,7 +9,7 @@ import zipfile
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from tagloop.shells.api.deps import authorize, call, get_workspace
+from tagloop.shells.http import authorize, call, get_workspace
 from tagloop.workspace import images, predictions, projects, training
 from tagloop.workspace.context import Workspace
 

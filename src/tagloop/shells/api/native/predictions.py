@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from fastapi import Query, Request
 
-from tagloop.shells.api.deps import call, get_workspace, prediction_image
+from tagloop.shells.api.deps import prediction_image
 from tagloop.shells.api.native.formats import Links, probabilities_out, upload_out
 from tagloop.shells.api.native.wire import KeyAccess, P, image_upload_body, native_router
 from tagloop.shells.api.schemas import (
@@ -19,6 +19,7 @@ from tagloop.shells.api.schemas import (
     StoredPredictionOut,
     UploadOut,
 )
+from tagloop.shells.http import call, get_workspace
 from tagloop.workspace import images, predictions, review
 from tagloop.workspace.predictions import Answer, PredictionQuery
 

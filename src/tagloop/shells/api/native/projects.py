@@ -5,7 +5,6 @@ from __future__ import annotations
 from fastapi import Request
 
 from tagloop.embed.backbones import DEFAULT_BACKBONE, list_backbones
-from tagloop.shells.api.deps import call, get_workspace
 from tagloop.shells.api.native.formats import project_out, tag_out
 from tagloop.shells.api.native.wire import KeyAccess, P, native_router
 from tagloop.shells.api.schemas import (
@@ -17,6 +16,7 @@ from tagloop.shells.api.schemas import (
     TagOut,
     TagUpdateIn,
 )
+from tagloop.shells.http import call, get_workspace
 from tagloop.workspace import projects
 from tagloop.workspace.domains import domain_id_for
 from tagloop.workspace.projects import ProjectCounts

@@ -6,7 +6,6 @@ from typing import Annotated
 
 from fastapi import Query, Request
 
-from tagloop.shells.api.deps import call, get_workspace
 from tagloop.shells.api.native.formats import Links, iteration_out, probabilities_out
 from tagloop.shells.api.native.wire import I, KeyAccess, P, native_router
 from tagloop.shells.api.schemas import (
@@ -22,6 +21,7 @@ from tagloop.shells.api.schemas import (
     TagRefOut,
     TrainIn,
 )
+from tagloop.shells.http import call, get_workspace
 from tagloop.workspace import training
 
 router = native_router("training")
@@ -114,8 +114,10 @@ async def get_performance(
     iteration_id: str,
     threshold: Annotated[float, Query(ge=0.0, le=1.0)] = 0.5,
 ) -> PerformanceOut:
-    """Out-of-fold precision, recall and average precision at ``threshold``, overall and per
-    tag, with the cross-validated report (accuracy, macro F1, per label, confusion matrix)."""
+    """The iteration's out-of-fold predictions evaluated at ``threshold``: precision, recall,
+    F1, accuracy and coverage overall, per tag (with average precision and the 2x2 counts),
+    and as a report with the confusion matrix. The pages and the Custom Vision routes show the
+    same evaluation."""
     perf = await call(
         training.iteration_performance,
         get_workspace(request),
@@ -124,17 +126,29 @@ async def get_performance(
         iteration_id,
         threshold=threshold,
     )
+    report = perf.report
     return PerformanceOut(
         iteration_id=iteration_id,
         threshold=perf.threshold,
-        overall=MetricsOut.model_validate(perf.overall),
+        overall=MetricsOut(
+            precision=report.precision,
+            recall=report.recall,
+            f1=report.f1,
+            average_precision=report.macro_average_precision or 0.0,
+            macro_f1=report.macro_f1,
+            accuracy=report.accuracy,
+            coverage=report.coverage,
+        ),
         per_tag=[
             TagPerformanceOut(
-                id=str(tag["id"]), name=str(tag["name"]), type=str(tag.get("type", "")), **m
+                id=str(tag["id"]),
+                name=str(tag["name"]),
+                type=str(tag.get("type", "")),
+                **{**m.to_dict(), "average_precision": m.average_precision or 0.0},
             )
-            for tag, m in perf.per_tag
+            for tag, m in perf.tag_metrics()
         ],
-        report=None if perf.report is None else ReportOut.model_validate(perf.report),
+        report=ReportOut.model_validate(report.to_dict()),
     )
 
 
@@ -146,11 +160,17 @@ async def get_results(
     iteration_id: str,
     wrong_only: bool = False,
     tag_id: Annotated[str | None, Query(description="Only images truly tagged so.")] = None,
+    predicted_tag_id: Annotated[
+        str | None,
+        Query(description="Only images given this tag at the threshold ('none': given none)."),
+    ] = None,
+    threshold: Annotated[float, Query(ge=0.0, le=1.0)] = 0.5,
     skip: Annotated[int, Query(ge=0)] = 0,
     take: Annotated[int, Query(ge=0, le=256)] = 50,
 ) -> ResultsOut:
-    """Each training image's out-of-fold prediction, oldest first; ``correct`` when the
-    predicted tags equal the true ones."""
+    """Each training image's out-of-fold prediction, oldest first, with the tags it is given
+    at ``threshold`` (as in the performance route); ``correct`` when those equal the true
+    ones."""
     ws = get_workspace(request)
     iteration = await call(training.get_iteration, ws, access, project_id, iteration_id)
     results = await call(
@@ -161,6 +181,8 @@ async def get_results(
         iteration_id,
         tag_ids=[tag_id] if tag_id else [],
         only_wrong=wrong_only,
+        predicted_tag_id=predicted_tag_id,
+        threshold=threshold,
     )
     names = {str(t["id"]): str(t["name"]) for t in iteration.tags}
     links = Links(request)

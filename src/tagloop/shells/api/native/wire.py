@@ -15,8 +15,8 @@ from fastapi import APIRouter, Depends, Request, Response, Security
 from fastapi.routing import APIRoute
 from fastapi.security import APIKeyHeader
 
-from tagloop.shells.api.deps import authorize
 from tagloop.shells.api.schemas import ErrorOut
+from tagloop.shells.http import authorize
 from tagloop.workspace.context import Access
 
 TRAINING_KEY = APIKeyHeader(

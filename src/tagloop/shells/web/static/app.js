@@ -283,7 +283,10 @@ function initBulk(project) {
     const tag = document.getElementById("bulk-tag").value;
     const base = `/api/v1/projects/${project}/images`;
     try {
-      if (button.dataset.bulk === "tag") await api("POST", `${base}/tags`, { image_ids: ids, tag_ids: [tag] });
+      if (button.dataset.bulk === "tag") {
+        // A multiclass project's image has one tag: tagging replaces it.
+        await api("POST", `${base}/tags`, { image_ids: ids, tag_ids: [tag], replace: "replace" in button.dataset });
+      }
       if (button.dataset.bulk === "untag") await api("POST", `${base}/untag`, { image_ids: ids, tag_ids: [tag] });
       if (button.dataset.bulk === "delete") {
         if (!window.confirm(`Delete ${ids.length} images? Iterations keep what they trained on.`)) return;
@@ -338,6 +341,8 @@ function renderFinding(project, finding) {
       strip.append(thumbnail(project, item));
     } else if (item.suggested_label) {
       strip.append(thumbnail(project, item.path, `${item.label} → ${item.suggested_label}?`));
+    } else if (item.labels) {
+      strip.append(thumbnail(project, item.path, item.labels.join(" + ")));
     } else {
       strip.append(thumbnail(project, item.path, item.reason || ""));
     }
@@ -463,12 +468,13 @@ function initPerformance() {
   const output = document.getElementById("threshold-value");
   let timer = null;
   let generation = 0;
+  document.body.dataset.threshold = slider.value;
+  // While the slider moves: every number and matrix cell from the performance route at the
+  // new threshold. When it is let go: the page again at that threshold, so the images shown
+  // and their outlines follow too (one evaluation on the server behind all of it).
   async function refresh() {
     const mine = ++generation;
     const threshold = Number(slider.value);
-    const url = new URL(window.location.href);
-    url.searchParams.set("threshold", slider.value);
-    history.replaceState(null, "", url);
     for (const panel of document.querySelectorAll("[data-perf]")) {
       try {
         const perf = await api("GET", `${panel.dataset.perf}?threshold=${threshold}`);
@@ -480,7 +486,17 @@ function initPerformance() {
           const row = panel.querySelector(`tr[data-tag="${tag.id}"]`);
           if (!row) continue;
           row.querySelectorAll("[data-metric]").forEach((cell) => { cell.textContent = percent(tag[cell.dataset.metric]); });
+          row.querySelectorAll("[data-count]").forEach((cell) => { cell.textContent = tag[cell.dataset.count]; });
         }
+        const cm = perf.report.confusion_matrix;
+        cm.matrix.forEach((row, i) => {
+          [...row, cm.no_label[i]].forEach((n, j) => {
+            const cell = panel.querySelector(`td[data-cell="${i}-${j}"]`);
+            if (!cell) return;
+            const link = cell.querySelector("a");
+            if (link) link.textContent = n; else cell.textContent = n;
+          });
+        });
       } catch (err) {
         report(err);
       }
@@ -492,15 +508,12 @@ function initPerformance() {
     clearTimeout(timer);
     timer = setTimeout(refresh, 120);
   });
-  // Links keep the chosen threshold.
-  document.querySelectorAll("main a[href*='?']").forEach((link) => {
-    link.addEventListener("click", () => {
-      const url = new URL(link.href);
-      if (url.pathname === window.location.pathname) {
-        url.searchParams.set("threshold", slider.value);
-        link.href = url.toString();
-      }
-    });
+  slider.addEventListener("change", () => {
+    const url = new URL(window.location.href);
+    url.searchParams.set("threshold", slider.value);
+    url.searchParams.delete("page");
+    url.hash = "";
+    window.location.replace(url.toString());
   });
 }
 

@@ -1,5 +1,7 @@
 """``create_app(settings)``: the HTTP service — web pages, native API, Custom Vision routes.
 
+This module puts the shells together (the API and the pages never import each other).
+
 Errors are mapped once, here: Custom Vision paths get Custom Vision's flat error bodies, pages
 an HTML error page, every other path the native shape. Unexpected exceptions are logged with
 their traceback once.

@@ -1,0 +1,75 @@
+"""Request plumbing every HTTP shell shares (the native and Custom Vision APIs, the pages):
+the workspace, the key a request carries and what it opens, bodies, calling the core off the
+event loop. The API and the pages both build on this module and never on each other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from fastapi import Request
+from starlette.concurrency import run_in_threadpool
+
+from tagloop.errors import ImageTooLarge
+from tagloop.workspace.context import Access, Workspace
+
+T = TypeVar("T")
+
+KEY_HEADERS = {
+    "training": ("training-key", "ocp-apim-subscription-key"),
+    "prediction": ("prediction-key", "training-key", "ocp-apim-subscription-key"),
+}
+
+
+def get_workspace(request: Request) -> Workspace:
+    ws: Workspace = request.app.state.workspace
+    return ws
+
+
+# The web pages keep the key a person entered in this cookie (HttpOnly, SameSite=Strict). The
+# native API accepts it too, so the pages' scripts and <img> tags need no key of their own; a
+# request that changes something must also carry UI_HEADER, which a page on another site cannot
+# add without a CORS preflight that this server never grants (defence against CSRF).
+SESSION_COOKIE = "tagloop_key"
+UI_HEADER = "x-tagloop-ui"
+SAFE_METHODS = frozenset({"GET", "HEAD"})
+
+
+def request_key(request: Request, need: str) -> str | None:
+    """The key a request carries: a key header, else (outside the Custom Vision routes) the
+    session cookie of the web pages."""
+    for header in KEY_HEADERS[need]:
+        value = request.headers.get(header)
+        if value:
+            return value.strip()
+    if request.url.path.startswith("/customvision/"):
+        return None
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie and (request.method in SAFE_METHODS or request.headers.get(UI_HEADER) == "1"):
+        return cookie.strip()
+    return None
+
+
+async def authorize(request: Request, need: str) -> Access:
+    ws = get_workspace(request)
+    key = request_key(request, need)
+    return await run_in_threadpool(ws.authorize, key, need=need)
+
+
+async def call(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run a (blocking) core function off the event loop."""
+    return await run_in_threadpool(fn, *args, **kwargs)
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refused early when it is larger than ``limit`` bytes."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise ImageTooLarge(f"The request body is {int(declared):,} bytes; the limit is {limit:,}.")
+    body = bytearray()
+    async for chunk in request.stream():
+        body.extend(chunk)
+        if len(body) > limit:
+            raise ImageTooLarge(f"The request body is over the limit of {limit:,} bytes.")
+    return bytes(body)
