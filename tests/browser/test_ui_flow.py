@@ -27,6 +27,19 @@ def photos(tag: str) -> list[Path]:
     return sorted((REAL_IMAGES / tag).glob("*.jpg"))
 
 
+def one_tag_project(server: Server, name: str, tag: str) -> str:
+    """A project with 6 real photos under one tag (too few tags to train), made through the API."""
+    key = {"Training-Key": server.training_key}
+    api = f"{server.endpoint}/api/v1"
+    pid: str = httpx.post(f"{api}/projects", json={"name": name}, headers=key).json()["id"]
+    made = httpx.post(f"{api}/projects/{pid}/tags", json={"name": tag}, headers=key).json()
+    files = [("files", (p.name, p.read_bytes(), "image/jpeg")) for p in photos(tag)[:6]]
+    httpx.post(
+        f"{api}/projects/{pid}/images", params={"tag_ids": made["id"]}, files=files, headers=key
+    )
+    return pid
+
+
 def login(page: Page, key: str, path: str = "/") -> None:
     page.goto(path)
     expect(page).to_have_url(re.compile(r"/login\?next="))
@@ -188,14 +201,7 @@ def test_phone_width_and_keyboard(page: Page, server: Server, shots: Shots) -> N
     assert width <= 390, f"the page scrolls sideways at a phone's width ({width} px)"
     shots("phone-projects")
 
-    key = {"Training-Key": server.training_key}
-    api = f"{server.endpoint}/api/v1"
-    pid = httpx.post(f"{api}/projects", json={"name": "Phone"}, headers=key).json()["id"]
-    tag = httpx.post(f"{api}/projects/{pid}/tags", json={"name": "body"}, headers=key).json()
-    files = [("files", (p.name, p.read_bytes(), "image/jpeg")) for p in photos("body")[:6]]
-    httpx.post(
-        f"{api}/projects/{pid}/images", params={"tag_ids": tag["id"]}, files=files, headers=key
-    )
+    pid = one_tag_project(server, "Phone", "body")
     for section in ("images", "train", "performance", "predictions", "quicktest"):
         page.goto(f"/projects/{pid}/{section}")
         wait_ready(page)
@@ -256,14 +262,7 @@ def test_advanced_training_choice_and_a_refused_training(
     page: Page, server: Server, page_problems: PageProblems, shots: Shots
 ) -> None:
     """Advanced sends its budget in seconds; a refused training says why and can be retried."""
-    key = {"Training-Key": server.training_key}
-    api = f"{server.endpoint}/api/v1"
-    pid = httpx.post(f"{api}/projects", json={"name": "One tag"}, headers=key).json()["id"]
-    tag = httpx.post(f"{api}/projects/{pid}/tags", json={"name": "top"}, headers=key).json()
-    files = [("files", (p.name, p.read_bytes(), "image/jpeg")) for p in photos("top")[:6]]
-    httpx.post(
-        f"{api}/projects/{pid}/images", params={"tag_ids": tag["id"]}, files=files, headers=key
-    )
+    pid = one_tag_project(server, "One tag", "top")
     login(page, server.training_key, f"/projects/{pid}/train")
     wait_ready(page)
     budget = page.get_by_label("Advanced training's budget in minutes")

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from tests.fixtures import COLOURS, TINY, colour_image, jpeg_bytes
+from tests.fixtures import COLOURS, PREDICTION_KEY, TINY, TRAINING_KEY, colour_image, jpeg_bytes
 from tests.integration.api_support import API, N_PER_TAG, TRAIN, login, ok, train, upload
 
 CV = "/customvision/v3.3/training"
@@ -163,3 +163,19 @@ def test_untagging_never_reaches_another_projects_images(client: TestClient) -> 
     after = ok(client.get(f"{API}/projects/{c}/images", params={"take": 256}, headers=TRAIN))
     assert all(len(i["tags"]) == 1 for i in after["images"])
     assert ok(client.get(f"{API}/projects/{c}", headers=TRAIN))["n_untagged"] == 0
+
+
+def test_prediction_keys_do_not_open_training_images(client: TestClient) -> None:
+    """Prediction keys (the server's and a project's own) open prediction routes only."""
+    pid, _ = colour_project(client, "keys", mislabel=False)
+    image_id = ok(client.get(f"{API}/projects/{pid}/images", headers=TRAIN))["images"][0]["id"]
+    doc = ok(client.get(f"{API}/projects/{pid}/keys", headers=TRAIN))
+    for key in (PREDICTION_KEY, doc["prediction_key"]):
+        for what in ("file", "thumbnail"):
+            url = f"{API}/projects/{pid}/images/{image_id}/{what}"
+            refused = client.get(url, headers={"Prediction-Key": key})
+            assert refused.status_code == 401, (what, refused.text)
+            assert refused.json()["code"] == "unauthorized"
+    for key in (TRAINING_KEY, doc["training_key"]):
+        url = f"{API}/projects/{pid}/images/{image_id}/thumbnail"
+        assert client.get(url, headers={"Training-Key": key}).status_code == 200

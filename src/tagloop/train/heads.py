@@ -58,6 +58,7 @@ class LogisticHead:
             coef, intercept = self._fit_one_vs_rest(Z, Y)
         else:
             coef, intercept = self._fit_multinomial(Z, Y.argmax(axis=1))
+        self.mean_, self.scale_ = mean.astype(np.float32), scale.astype(np.float32)
         # Fold the standardization into the linear layer: logits = X @ coef_.T + intercept_.
         self.coef_ = (coef / scale).astype(np.float32)
         self.intercept_ = (intercept - (coef / scale) @ mean).astype(np.float32)

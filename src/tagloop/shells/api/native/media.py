@@ -49,8 +49,9 @@ async def project_keys(request: Request, project_id: str) -> dict[str, str]:
 
 @router.get(P + "/images/{image_id}/file", response_class=Response)
 async def image_file(request: Request, project_id: str, image_id: str) -> Response:
-    """The uploaded bytes of an image, unchanged."""
-    access = await authorize(request, "prediction")
+    """The uploaded bytes of an image, unchanged (a training key: prediction keys open the
+    prediction routes only)."""
+    access = await authorize(request, "training")
     ws = get_workspace(request)
     sha = await call(images.image_sha, ws, access, project_id, image_id)
     return await _blob_response(ws, sha)
@@ -58,8 +59,8 @@ async def image_file(request: Request, project_id: str, image_id: str) -> Respon
 
 @router.get(P + "/images/{image_id}/thumbnail", response_class=Response)
 async def image_thumbnail(request: Request, project_id: str, image_id: str) -> Response:
-    """A JPEG at most 256 px on its longer side."""
-    access = await authorize(request, "prediction")
+    """A JPEG at most 256 px on its longer side (a training key, like the image itself)."""
+    access = await authorize(request, "training")
     ws = get_workspace(request)
     sha = await call(images.image_sha, ws, access, project_id, image_id)
     return await _thumbnail_response(ws, sha)
