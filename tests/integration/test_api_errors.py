@@ -1598,6 +1598,11 @@ def test_a_wrong_method_is_405_json(
         "method_not_allowed",
         native=True,
     )
+    # Both faces say which methods the route takes (RFC 9110: a 405 carries Allow).
+    cv = api.put(f"{T}/projects/{project_id}", content=b"{}", headers={**TRAIN, **JSON_TYPE})
+    assert "GET" in cv.headers["allow"].replace(" ", "").split(",")
+    native = api.delete(f"/api/v1/projects/{project_id}/keys", headers=TRAIN)
+    assert native.headers["allow"] == "GET"
 
 
 @pytest.mark.parametrize(

@@ -82,6 +82,31 @@ def test_login_only_returns_to_this_server(client: TestClient, target: str) -> N
     assert response.headers["location"] == "/"
 
 
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Origin": "https://elsewhere.example"},
+        {"Origin": "null"},  # a sandboxed frame on any site
+        {"Sec-Fetch-Site": "cross-site"},
+        {"Sec-Fetch-Site": "same-site", "Origin": "http://other.testserver"},
+    ],
+)
+def test_login_and_logout_refuse_posts_from_other_sites(
+    client: TestClient, headers: dict[str, str]
+) -> None:
+    """Login CSRF: another site's form must not log a person in with its key, or out."""
+    form = {"key": TRAINING_KEY, "next": "/"}
+    response = client.post("/login", data=form, headers=headers, follow_redirects=False)
+    assert response.status_code == 400 and "set-cookie" not in response.headers
+    login(client)
+    out = client.post("/logout", headers=headers, follow_redirects=False)
+    assert out.status_code == 400 and "set-cookie" not in out.headers
+    assert client.get("/", follow_redirects=False).status_code == 200  # still logged in
+    # The server's own form (same origin) works.
+    mine = {"Origin": "http://testserver", "Sec-Fetch-Site": "same-origin"}
+    assert client.post("/logout", headers=mine, follow_redirects=False).status_code == 303
+
+
 def test_logout_forgets_the_key(client: TestClient) -> None:
     login(client)
     response = client.post("/logout", follow_redirects=False)

@@ -10,7 +10,7 @@ their traceback once.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
 import swagger_ui_bundle
@@ -114,13 +114,25 @@ def _is_custom_vision(request: Request) -> bool:
     return request.url.path.startswith("/customvision/")
 
 
-def _error(request: Request, status: int, cv_code: str, code: str, message: str) -> Response:
+def _error(
+    request: Request,
+    status: int,
+    cv_code: str,
+    code: str,
+    message: str,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    """The error in the shape the asker reads; ``headers`` (a 405's ``Allow``) kept."""
+    response: Response
     if is_page(request):
-        return error_page(request, status, message)
-    if _is_custom_vision(request):
-        return JSONResponse({"code": cv_code, "message": message}, status_code=status)
-    body = {"ok": False, "error": message, "code": code, "status": status}
-    return JSONResponse(body, status_code=status)
+        response = error_page(request, status, message)
+    elif _is_custom_vision(request):
+        response = JSONResponse({"code": cv_code, "message": message}, status_code=status)
+    else:
+        body = {"ok": False, "error": message, "code": code, "status": status}
+        response = JSONResponse(body, status_code=status)
+    response.headers.update(headers or {})
+    return response
 
 
 def _install_error_handlers(app: FastAPI) -> None:
@@ -147,7 +159,7 @@ def _install_error_handlers(app: FastAPI) -> None:
         code = {404: "route_not_found", 405: "method_not_allowed"}.get(
             exc.status_code, "http_error"
         )
-        return _error(request, exc.status_code, cv_code, code, str(exc.detail))
+        return _error(request, exc.status_code, cv_code, code, str(exc.detail), exc.headers)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:

@@ -8,7 +8,7 @@ from urllib.parse import parse_qs
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
-from tagloop.errors import Unauthorized
+from tagloop.errors import RequestInvalid, Unauthorized
 from tagloop.shells.http import SESSION_COOKIE, call, get_workspace, read_body
 from tagloop.shells.web.render import render, safe_next
 
@@ -22,8 +22,20 @@ async def login_form(request: Request, next: Annotated[str | None, Query()] = No
     return render(request, "login.html", next=safe_next(next), error=None)
 
 
+def _refuse_cross_site(request: Request) -> None:
+    """A form post from another site (login CSRF: being logged in with someone else's key, or
+    logged out) is refused. Browsers send ``Sec-Fetch-Site`` or ``Origin``; programs that send
+    neither are not browsers and carry no one else's cookies."""
+    site = request.headers.get("sec-fetch-site")
+    origin = request.headers.get("origin")
+    here = f"{request.url.scheme}://{request.url.netloc}"
+    if site in ("cross-site", "same-site") or (origin is not None and origin != here):
+        raise RequestInvalid("Log in from this server's own key form.")
+
+
 @router.post("/login")
 async def login(request: Request) -> Response:
+    _refuse_cross_site(request)
     form = parse_qs((await read_body(request, FORM_LIMIT)).decode("utf-8", "replace"))
     key = (form.get("key") or [""])[0].strip()
     next_path = safe_next((form.get("next") or ["/"])[0])
@@ -50,6 +62,7 @@ async def login(request: Request) -> Response:
 
 @router.post("/logout")
 async def logout(request: Request) -> Response:
+    _refuse_cross_site(request)
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
