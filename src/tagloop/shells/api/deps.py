@@ -21,9 +21,14 @@ async def json_body(request: Request, limit: int) -> Any:
     if not body.strip():
         return {}
     try:
-        return json.loads(body)
+        return json.loads(body, parse_constant=_not_json)
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise RequestInvalid(f"The request body is not valid JSON ({exc}).") from None
+
+
+def _not_json(name: str) -> Any:
+    """Python's reader takes NaN and Infinity; JSON has neither (and they cannot be echoed)."""
+    raise ValueError(f"{name} is not a JSON number")
 
 
 def json_object(value: Any, what: str = "request body") -> dict[str, Any]:

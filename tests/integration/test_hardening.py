@@ -1,0 +1,70 @@
+"""Regression tests for breaks an audit of the service found (issue 13): odd input answers
+400 with a stable code instead of 500. The real app, real SQLite, the tiny backbone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+from tests.fixtures import TINY, TRAINING_KEY
+
+from tagloop.config import Settings
+from tagloop.shells.server import create_app
+from tagloop.workspace.filters import MAX_FILTER_CONDITIONS
+
+CV = "/customvision/v3.3/training"
+TRAIN = {"Training-Key": TRAINING_KEY}
+
+
+@pytest.fixture
+def api(api_settings: Settings) -> Iterator[TestClient]:
+    """Server errors come back as HTTP 500, as on the wire."""
+    with TestClient(create_app(api_settings), raise_server_exceptions=False) as client:
+        yield client
+
+
+@pytest.fixture
+def project_id(api: TestClient) -> str:
+    body = {"name": "hardening", "classification_type": "Multiclass", "backbone": TINY}
+    response = api.post("/api/v1/projects", json=body, headers=TRAIN)
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+def test_nan_in_a_json_body_is_a_400(api: TestClient, project_id: str, constant: str) -> None:
+    response = api.post(
+        f"{CV}/projects/{project_id}/predictions/query",
+        content=f'{{"images": {constant}}}'.encode(),
+        headers={**TRAIN, "Content-Type": "application/json"},
+    )
+    assert response.status_code == 400, response.text
+    assert response.json()["code"] == "BadRequest"
+    assert constant.lstrip("-") in response.json()["message"]
+    native = api.post(
+        f"/api/v1/projects/{project_id}/tags",
+        content=f'{{"name": {constant}}}'.encode(),
+        headers={**TRAIN, "Content-Type": "application/json"},
+    )
+    assert native.status_code == 400 and native.json()["code"] == "request_invalid"
+
+
+def test_a_filter_of_many_or_groups_is_read_up_to_the_limit_then_refused(
+    api: TestClient, project_id: str
+) -> None:
+    def images(n: int) -> object:
+        text = " or ".join(f"camera eq 'c{i}'" for i in range(n))
+        return api.get(
+            f"{CV}/projects/{project_id}/images", params={"$filter": text}, headers=TRAIN
+        )
+
+    fine = images(MAX_FILTER_CONDITIONS)
+    assert fine.status_code == 200, fine.text
+    assert fine.json() == []
+    for n in (MAX_FILTER_CONDITIONS + 1, 2000):
+        refused = images(n)
+        assert refused.status_code == 400, refused.text
+        assert refused.json()["code"] == "BadRequest"
+        assert f"at most {MAX_FILTER_CONDITIONS}" in refused.json()["message"]
