@@ -24,7 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from tagloop import __version__
 from tagloop.config import Settings
 from tagloop.errors import TagloopError
-from tagloop.shells.api import cv_prediction, cv_training, native
+from tagloop.shells.api import cv_iterations, cv_prediction, cv_projects, cv_training, native
 from tagloop.shells.api.errors import custom_vision_error, native_code, native_status
 from tagloop.shells.web.app import install_pages
 from tagloop.shells.web.render import error_page, is_page
@@ -68,11 +68,10 @@ def create_app(settings: Settings, *, run_worker: bool = True) -> FastAPI:
     )
     _install_api_reference(app)
     for version in TRAINING_VERSIONS:
-        app.include_router(
-            cv_training.router,
-            prefix=f"/customvision/{version}/training",
-            include_in_schema=False,
-        )
+        for router in (cv_projects.router, cv_training.router, cv_iterations.router):
+            app.include_router(
+                router, prefix=f"/customvision/{version}/training", include_in_schema=False
+            )
     for version in PREDICTION_VERSIONS:
         app.include_router(
             cv_prediction.router,
