@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from tagloop.errors import BudgetInvalid
-from tagloop.train.advanced import MAX_BUDGET_SECONDS, PLANS, Rates, parse_budget, plan_budget
+from tagloop.train.advanced import PLANS, Rates, plan_budget
+from tagloop.train.budget import MAX_BUDGET_SECONDS, parse_budget
 
 
 @pytest.mark.parametrize(

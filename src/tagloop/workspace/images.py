@@ -1,4 +1,9 @@
-"""Training images: upload (deduplicated by content), list, tag, untag, metadata, delete."""
+"""Training images: upload (deduplicated by content), list, tag, untag, metadata, delete.
+
+Over 400 lines on purpose: uploads and tagging enforce the same tag rules (one tag per
+multiclass image, a Negative tag alone, the per-image and per-batch limits), and keeping them
+in one module keeps each rule in one place.
+"""
 
 from __future__ import annotations
 

@@ -37,7 +37,7 @@ from tagloop.shells.api.deps import (
     prediction_image,
 )
 from tagloop.shells.http import authorize, call, get_workspace
-from tagloop.workspace import predictions, training
+from tagloop.workspace import performance, predictions, training
 from tagloop.workspace.predictions import PredictionQuery
 
 router = APIRouter()
@@ -112,7 +112,7 @@ async def get_iteration_performance(
     access = await authorize(request, "training")
     threshold = parse_float(request.query_params.get("threshold"), "threshold", 0.5)
     perf = await call(
-        training.iteration_performance,
+        performance.iteration_performance,
         get_workspace(request),
         access,
         project_id,
@@ -129,7 +129,7 @@ async def _image_performances(
     ws = get_workspace(request)
     tag_ids = csv_ids(request.query_params.get("tagIds"), "tagIds", limit=20)
     results = await call(
-        training.image_results, ws, access, project_id, iteration_id, tag_ids=tag_ids
+        performance.image_results, ws, access, project_id, iteration_id, tag_ids=tag_ids
     )
     iteration = await call(training.get_iteration, ws, access, project_id, iteration_id)
     return results, {str(t["id"]): str(t["name"]) for t in iteration.tags}

@@ -17,8 +17,8 @@ from tagloop.store.records import (
 )
 from tagloop.workspace.domains import Domain
 from tagloop.workspace.images import AddedImage
+from tagloop.workspace.performance import ImageResult, Performance
 from tagloop.workspace.predictions import Answer, Suggestion
-from tagloop.workspace.training import ImageResult, Performance
 
 
 def dt(value: datetime | None) -> str | None:

@@ -12,11 +12,11 @@ from tagloop.errors import NotFound
 from tagloop.shells.http import call
 from tagloop.shells.web.render import page_access, render
 from tagloop.store.records import IterationRecord
-from tagloop.train.advanced import MAX_BUDGET_SECONDS
-from tagloop.workspace import projects, training
+from tagloop.train.budget import MAX_BUDGET_SECONDS
+from tagloop.workspace import performance, projects, training
 from tagloop.workspace.context import Access, Workspace
+from tagloop.workspace.performance import NO_TAG
 from tagloop.workspace.readiness import tag_count_warnings
-from tagloop.workspace.training import NO_TAG
 
 router = APIRouter(include_in_schema=False)
 RESULTS_PAGE = 48
@@ -31,7 +31,7 @@ async def train_page(request: Request, project_id: str) -> Response:
     running = [it for it in iterations if it.status == "Training"]
     # The Performance page's evaluation at its default threshold, so both pages agree.
     scores = {
-        it.id: (await call(training.iteration_performance, ws, access, project_id, it.id)).report
+        it.id: (await call(performance.iteration_performance, ws, access, project_id, it.id)).report
         for it in iterations
         if it.is_completed
     }
@@ -86,7 +86,7 @@ async def performance_page(
     other = _pick(done, compare) if compare and compare != selected.id else None
     shown = [await _iteration_view(ws, access, it, threshold) for it in (selected, other) if it]
     results = await call(
-        training.image_results,
+        performance.image_results,
         ws,
         access,
         project_id,
@@ -129,7 +129,7 @@ async def _iteration_view(
     ws: Workspace, access: Access, iteration: IterationRecord, threshold: float
 ) -> dict[str, Any]:
     perf = await call(
-        training.iteration_performance,
+        performance.iteration_performance,
         ws,
         access,
         iteration.project_id,
@@ -144,7 +144,7 @@ async def _iteration_view(
     }
 
 
-def _matrix(perf: training.Performance) -> dict[str, Any]:
+def _matrix(perf: performance.Performance) -> dict[str, Any]:
     """The confusion matrix at the threshold with tag ids, so a cell can link to its images:
     rows are true tags, columns the tags given, then "no tag" (given none)."""
     report = perf.report

@@ -22,7 +22,7 @@ from tagloop.shells.api.schemas import (
     TrainIn,
 )
 from tagloop.shells.http import call, get_workspace
-from tagloop.workspace import training
+from tagloop.workspace import performance, training
 
 router = native_router("training")
 
@@ -119,7 +119,7 @@ async def get_performance(
     and as a report with the confusion matrix. The pages and the Custom Vision routes show the
     same evaluation."""
     perf = await call(
-        training.iteration_performance,
+        performance.iteration_performance,
         get_workspace(request),
         access,
         project_id,
@@ -174,7 +174,7 @@ async def get_results(
     ws = get_workspace(request)
     iteration = await call(training.get_iteration, ws, access, project_id, iteration_id)
     results = await call(
-        training.image_results,
+        performance.image_results,
         ws,
         access,
         project_id,
