@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import shutil
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from tagloop.embed.backbones import OnnxBackbone
 from tagloop.embed.service import EmbeddedSet
 from tagloop.embed.trunk import cache_views, create_trunk, default_cut, load_network
 from tagloop.export.finetuned import packaged_module
+from tagloop.store.scratch import make_scratch_dir
 from tagloop.train.advanced import SEARCH_SPACE, measure_rates, plan_budget, train_advanced
 from tagloop.train.finetune import TuneConfig, predict_proba
 from tagloop.train.service import TrainedClassifier
@@ -107,7 +107,7 @@ def fine_tune_within_budget(
         logger.warning(details["fallback"])
         return None, details
     details["plan"] = plan.to_dict()
-    tmp = Path(tempfile.mkdtemp(prefix="views-", dir=_scratch(settings)))
+    tmp = make_scratch_dir(settings.cache_dir / "scratch", "views-")
     try:
         cache = cache_views(
             [item.path for item in train_set.items],
@@ -153,7 +153,7 @@ def fine_tune_within_budget(
 
     def predict_items(paths: Sequence[Path]) -> np.ndarray:
         """Probabilities of other images (a test set) from the fine-tuned model."""
-        scratch = Path(tempfile.mkdtemp(prefix="views-", dir=_scratch(settings)))
+        scratch = make_scratch_dir(settings.cache_dir / "scratch", "views-")
         try:
             plain = cache_views(
                 list(paths),
@@ -171,9 +171,3 @@ def fine_tune_within_budget(
 
     module = packaged_module(backbone.spec, net, cut, result.model, spec.multilabel)
     return FineTuned(module, result.oof_proba, predict_items), details
-
-
-def _scratch(settings: Settings) -> Path:
-    path = settings.cache_dir / "scratch"
-    path.mkdir(parents=True, exist_ok=True)
-    return path

@@ -11,12 +11,10 @@ from __future__ import annotations
 import json
 import logging
 import shutil
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 from tagloop.errors import TagloopError
 from tagloop.pipeline import train_and_package
@@ -24,6 +22,7 @@ from tagloop.store.packages import META_FILE, MODEL_FILE
 from tagloop.store.queries import images as image_queries
 from tagloop.store.queries import iterations as queries
 from tagloop.store.records import JobRecord
+from tagloop.store.scratch import make_scratch_dir, remove_stale_dirs
 from tagloop.train.service import TrainSpec
 from tagloop.types import ImageItem
 from tagloop.workspace.context import Workspace
@@ -149,6 +148,7 @@ class Worker:
         self._thread = threading.Thread(target=self._loop, name="tagloop-worker", daemon=True)
 
     def start(self) -> None:
+        remove_stale_dirs(self.ws.settings.data_dir, "train-")  # a killed run's package folder
         recover_jobs(self.ws)
         self._thread.start()
 
@@ -239,7 +239,7 @@ def _train(ws: Workspace, job: JobRecord, started: float, cancelled: threading.E
         if not running:  # cancelled by another process, or deleted with its project
             raise TrainingCancelled
 
-    tmp = Path(tempfile.mkdtemp(prefix="train-", dir=ws.settings.data_dir))
+    tmp = make_scratch_dir(ws.settings.data_dir, "train-")
     try:
         run = train_and_package(
             ws.settings, items, spec=spec, out_dir=tmp / "model", progress=progress
