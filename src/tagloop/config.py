@@ -83,6 +83,18 @@ class Settings(BaseSettings):
     max_batch_images: int = Field(
         default=64, gt=0, description="Most images in one upload or prediction-import batch."
     )
+    stored_predictions_per_project: int = Field(
+        default=10_000,
+        gt=0,
+        description="Stored predictions kept per project; storing one more removes the oldest "
+        "(and its image, unless a training image or another prediction uses it).",
+    )
+    stored_prediction_days: float = Field(
+        default=90.0,
+        gt=0,
+        description="Days a stored prediction is kept; older ones are removed when the project "
+        "stores its next prediction.",
+    )
     min_image_side: int = Field(
         default=16, ge=1, description="Images narrower or lower than this (pixels) are refused."
     )

@@ -8,7 +8,16 @@ from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
-from tests.fixtures import TINY, TRAINING_KEY
+from tests.fixtures import COLOURS, TINY, TRAINING_KEY
+from tests.integration.api_support import (
+    API,
+    PREDICT,
+    create_project,
+    image_bytes,
+    ok,
+    train,
+    upload,
+)
 
 from tagloop.config import Settings
 from tagloop.shells.server import create_app
@@ -68,3 +77,39 @@ def test_a_filter_of_many_or_groups_is_read_up_to_the_limit_then_refused(
         assert refused.status_code == 400, refused.text
         assert refused.json()["code"] == "BadRequest"
         assert f"at most {MAX_FILTER_CONDITIONS}" in refused.json()["message"]
+
+
+def test_stored_predictions_are_kept_up_to_the_projects_limit(api_settings: Settings) -> None:
+    """Retention: the oldest beyond the count go, with their images; the newest stay."""
+    settings = api_settings.model_copy(update={"stored_predictions_per_project": 3})
+    with TestClient(create_app(settings)) as client:
+        project = create_project(client, "retention")
+        pid = project["id"]
+        for k, colour in enumerate(COLOURS):
+            tag = ok(
+                client.post(f"{API}/projects/{pid}/tags", json={"name": colour}, headers=TRAIN),
+                201,
+            )
+            files = [(f"{colour}{i}.jpg", image_bytes(colour, seed=10 * k + i)) for i in range(6)]
+            upload(client, pid, files, tag_id=tag["id"])
+        iteration = train(client, pid)
+        it = f"{API}/projects/{pid}/iterations/{iteration['id']}"
+        ok(client.post(f"{it}/publish", json={"name": "live"}, headers=TRAIN))
+        ids = []
+        for seed in range(5):
+            probe = {"imageData": ("p.jpg", image_bytes("red", seed=500 + seed), "image/jpeg")}
+            answer = ok(
+                client.post(f"{API}/projects/{pid}/predict/live", files=probe, headers=PREDICT)
+            )
+            ids.append(answer["id"])
+        stored = ok(client.get(f"{API}/projects/{pid}/predictions", headers=TRAIN))
+        kept = {p["id"] for p in stored["predictions"]}
+        assert kept == set(ids[-3:])
+        ws = client.app.state.workspace  # type: ignore[attr-defined]
+        with ws.session() as session:
+            from tagloop.store.queries.predictions import get_predictions
+
+            assert set(get_predictions(session, project_id=pid, prediction_ids=ids)) == kept
+        blobs = list((settings.data_dir / "blobs").rglob("*"))
+        n_files = sum(1 for b in blobs if b.is_file())
+        assert n_files == 18 + 3 + 1  # training images, the kept predictions' images, the model

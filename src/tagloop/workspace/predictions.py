@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import uuid4
 
@@ -267,6 +267,15 @@ def _predict(
             results=results,
             uncertainty=score,
         )
+        # Retention: the oldest beyond the count, and those past the age, go (their images too).
+        dropped = queries.trim_predictions(
+            session,
+            project_id=iteration.project_id,
+            keep=ws.settings.stored_predictions_per_project,
+            created_before=_utcnow() - timedelta(days=ws.settings.stored_prediction_days),
+            spare=record.id,
+        )
+    collect_blobs(ws, dropped - {sha})
     ws.scores.put((iteration.id, sha), (np.asarray(proba[0]), np.asarray(features[0])))
     return Answer(record.id, record.project_id, iteration.id, record.created, results, record)
 

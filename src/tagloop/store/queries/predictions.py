@@ -95,6 +95,28 @@ def delete_predictions(
     return shas
 
 
+def trim_predictions(
+    session: Session, *, project_id: str, keep: int, created_before: datetime, spare: str
+) -> set[str]:
+    """Delete the project's stored predictions made before ``created_before`` and those beyond
+    the ``keep`` newest, never ``spare`` (the one just stored); returns their images' sha256s."""
+    newest = (
+        select(PredictionRow.id)
+        .where(PredictionRow.project_id == project_id)
+        .order_by(PredictionRow.created.desc(), PredictionRow.id.desc())
+        .limit(keep)
+    )
+    doomed = (
+        PredictionRow.project_id == project_id,
+        PredictionRow.id != spare,
+        (PredictionRow.created < created_before) | PredictionRow.id.not_in(newest),
+    )
+    shas = set(session.scalars(select(PredictionRow.sha256).where(*doomed)))
+    if shas:
+        session.execute(delete(PredictionRow).where(*doomed))
+    return shas
+
+
 def prediction_shas(session: Session, *, shas: set[str]) -> set[str]:
     return set(session.scalars(select(PredictionRow.sha256).where(PredictionRow.sha256.in_(shas))))
 
