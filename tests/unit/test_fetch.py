@@ -88,6 +88,13 @@ class _Handler(BaseHTTPRequestHandler):
             self._raw("HTTP/1.0 200 OK\nContent-Length: 1000\n", b"0123456789")
         elif path == "/slow-headers":
             self._stall()
+        elif path == "/drip-headers":  # the status line and headers a byte every 0.1 s
+            head = b"HTTP/1.0 200 OK\r\nX-Slow: " + b"a" * 1000
+            for byte in head:
+                if self.server.stop.wait(0.1):
+                    break
+                self.wfile.write(bytes([byte]))
+                self.wfile.flush()
         elif path == "/drip":  # one byte every 0.1 s: no single read waits long
             self._raw("HTTP/1.0 200 OK\n")
             for _ in range(int(STALL_S / 0.1)):
@@ -237,6 +244,15 @@ def test_timeout_bounds_the_whole_download(server: _Server) -> None:
     with pytest.raises(ImageUrlInvalid, match="within the 0.5 s timeout"):
         _fetch(f"http://127.0.0.1:{server.port}/drip", timeout=0.5)
     assert time.monotonic() - started < 8.0
+
+
+def test_timeout_bounds_headers_sent_a_byte_at_a_time(server: _Server) -> None:
+    """A host that drips its status line and headers (each read well within the timeout) is
+    cut off at the overall deadline, not after its last byte (the audit saw 20 s for 3 s)."""
+    started = time.monotonic()
+    with pytest.raises(ImageUrlInvalid, match="within the 0.5 s timeout"):
+        _fetch(f"http://127.0.0.1:{server.port}/drip-headers", timeout=0.5)
+    assert time.monotonic() - started < 1.5
 
 
 # --- address policy ------------------------------------------------------------------------

@@ -13,11 +13,13 @@ given address.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import ipaddress
 import logging
 import socket
 import ssl
+import threading
 import time
 import urllib.parse
 from collections.abc import Sequence
@@ -270,10 +272,15 @@ def _connection(
 def _fetch_once(
     target: _Target, addresses: Sequence[IPAddress], *, deadline: _Deadline, max_bytes: int
 ) -> _Answer:
+    watchdog: _Watchdog | None = None
     try:
         conn = _connection(target, addresses, timeout=deadline.remaining())
         try:
             conn.connect()
+            # Per-read timeouts alone let a host that sends a byte now and then keep the fetch
+            # alive far past the deadline (http.client reads headers a line at a time): at the
+            # deadline the watchdog shuts the socket, which ends any read in progress.
+            watchdog = _Watchdog(conn, deadline)
             _arm(conn, deadline)
             conn.request(
                 "GET",
@@ -290,8 +297,12 @@ def _fetch_once(
             if not 200 <= response.status < 300:
                 raise _refuse(target.url, f"the server answered HTTP {response.status}")
             body = _read_body(target, conn, response, deadline=deadline, max_bytes=max_bytes)
+            if watchdog.fired:  # the socket was shut mid-body: what came is not the image
+                raise TimeoutError
             return _Answer(response.status, None, body)
         finally:
+            if watchdog is not None:
+                watchdog.cancel()
             conn.close()
     except TimeoutError as exc:
         raise _refuse(target.url, f"no answer within the {deadline.seconds:g} s timeout") from exc
@@ -299,8 +310,39 @@ def _fetch_once(
         reason = exc.verify_message or str(exc)
         raise _refuse(target.url, f"its TLS certificate is not valid ({reason})") from exc
     except (OSError, http.client.HTTPException) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else repr(exc)
-        raise _refuse(target.url, f"the connection failed ({reason})") from exc
+        if watchdog is not None and watchdog.fired:
+            raise _refuse(
+                target.url, f"no answer within the {deadline.seconds:g} s timeout"
+            ) from exc
+        raise _connection_failed(target, exc) from exc
+
+
+def _connection_failed(target: _Target, exc: OSError | http.client.HTTPException) -> Exception:
+    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else repr(exc)
+    return _refuse(target.url, f"the connection failed ({reason})")
+
+
+class _Watchdog:
+    """Shuts the connection's socket down when the deadline passes (unless cancelled first)."""
+
+    def __init__(
+        self, conn: _PinnedHTTPConnection | _PinnedHTTPSConnection, deadline: _Deadline
+    ) -> None:
+        self.conn = conn
+        self.fired = False
+        self._timer = threading.Timer(deadline.remaining(), self._fire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _fire(self) -> None:
+        self.fired = True
+        sock = self.conn.raw_sock
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def cancel(self) -> None:
+        self._timer.cancel()
 
 
 def _arm(conn: _PinnedHTTPConnection | _PinnedHTTPSConnection, deadline: _Deadline) -> None:
