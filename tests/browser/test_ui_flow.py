@@ -261,9 +261,24 @@ def test_bulk_tag_untag_and_delete(page: Page, server: Server) -> None:
 def test_advanced_training_choice_and_a_refused_training(
     page: Page, server: Server, page_problems: PageProblems, shots: Shots
 ) -> None:
-    """Advanced sends its budget in seconds; a refused training says why and can be retried."""
+    """Train is disabled, with the reason, while the tags cannot train; Advanced sends its
+    budget in seconds; a training the server refuses says why and can be tried again."""
     pid = one_tag_project(server, "One tag", "top")
     login(page, server.training_key, f"/projects/{pid}/train")
+    wait_ready(page)
+    train = page.get_by_role("button", name="Train", exact=True)
+    expect(train).to_be_disabled()
+    expect(train).to_have_accessible_description(re.compile("at least 2 tags"))
+
+    # Add a second tag's photos: trainable now.
+    key = {"Training-Key": server.training_key}
+    api = f"{server.endpoint}/api/v1"
+    made = httpx.post(f"{api}/projects/{pid}/tags", json={"name": "body"}, headers=key).json()
+    files = [("files", (p.name, p.read_bytes(), "image/jpeg")) for p in photos("body")[:6]]
+    httpx.post(
+        f"{api}/projects/{pid}/images", params={"tag_ids": made["id"]}, files=files, headers=key
+    )
+    page.reload()
     wait_ready(page)
     budget = page.get_by_label("Advanced training's budget in minutes")
     expect(budget).to_be_disabled()
@@ -272,15 +287,20 @@ def test_advanced_training_choice_and_a_refused_training(
     budget.fill("3")
     shots("train-advanced-choice")
 
-    refused = page_problems.expect(400, f"/api/v1/projects/{pid}/train")
-    page.on("dialog", lambda dialog: dialog.accept())  # the data check's errors: train anyway
-    train = page.get_by_role("button", name="Train", exact=True)
+    # Someone else starts a training meanwhile: this page's Train is refused with the reason.
+    started = httpx.post(f"{api}/projects/{pid}/train", json={}, headers=key)
+    assert started.status_code == 202, started.text
+    refused = page_problems.expect(409, f"/api/v1/projects/{pid}/train")
+    page.on("dialog", lambda dialog: dialog.accept())  # the data check's notes: train anyway
     with page.expect_request(re.compile(r"/train$")) as sent:
         train.click()
     assert sent.value.post_data_json == {"training_type": "advanced", "budget_seconds": 180}
     toast = page.locator("#toast")
     expect(toast).to_be_visible()
-    expect(toast).to_contain_text("tag")  # the server's reason: too few tags
-    expect(train).to_be_enabled()  # the person can fix the data and try again
+    expect(toast).to_contain_text("already training")
+    expect(train).to_be_enabled()  # the person can try again
     shots("train-refused")
     assert len(refused.hits) == 1
+    httpx.post(
+        f"{api}/projects/{pid}/iterations/{started.json()['id']}/cancel", headers=key
+    )  # leave the server idle for the next test

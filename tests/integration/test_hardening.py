@@ -113,3 +113,36 @@ def test_stored_predictions_are_kept_up_to_the_projects_limit(api_settings: Sett
         blobs = list((settings.data_dir / "blobs").rglob("*"))
         n_files = sum(1 for b in blobs if b.is_file())
         assert n_files == 18 + 3 + 1  # training images, the kept predictions' images, the model
+
+
+def test_an_unexpected_error_is_answered_and_logged_once_without_values(
+    api_settings: Settings, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A 500 in the asker's shape, one log record, no statement values, short lines; the
+    exception does not reach the server (which would log it a second time)."""
+    from sqlalchemy import text
+
+    from tagloop.workspace import projects
+    from tagloop.workspace.context import Workspace
+
+    where = " OR ".join(f"id = :v{i}" for i in range(2000))
+    values = {f"v{i}": f"secret-value-{i}" for i in range(2000)}
+
+    def broken(ws: Workspace, *args: object, **kwargs: object) -> object:
+        with ws.session() as session:  # a statement the real engine fails on
+            return session.execute(text(f"SELECT * FROM no_such_table WHERE {where}"), values)
+
+    monkeypatch.setattr(projects, "list_projects", broken)  # the Custom Vision list
+    monkeypatch.setattr(projects, "list_project_summaries", broken)  # the native list
+    caplog.set_level("ERROR")
+    with TestClient(create_app(api_settings)) as client:  # raises what reaches the server
+        native = client.get("/api/v1/projects", headers=TRAIN)
+        cv = client.get(f"{CV}/projects", headers=TRAIN)
+    assert native.status_code == 500 and native.json()["code"] == "internal_error"
+    assert cv.status_code == 500 and cv.json()["code"] == "ErrorUnknown"
+    errors = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert len(errors) == 2  # one per failed request
+    for record in errors:
+        logged = record.getMessage()
+        assert "secret-value" not in logged
+        assert max(len(line) for line in logged.splitlines()) <= 500

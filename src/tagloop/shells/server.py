@@ -10,6 +10,7 @@ their traceback once.
 from __future__ import annotations
 
 import logging
+import traceback
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
@@ -20,6 +21,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tagloop import __version__
 from tagloop.config import Settings
@@ -160,9 +162,52 @@ def _install_error_handlers(app: FastAPI) -> None:
         )
         return _error(request, exc.status_code, cv_code, code, str(exc.detail), exc.headers)
 
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> Response:
-        logger.exception("unexpected error on %s %s", request.method, request.url.path)
-        return _error(
-            request, 500, "ErrorUnknown", "internal_error", "Internal error; see the server log."
-        )
+    app.add_middleware(_AnswerUnexpectedErrors)
+
+
+MAX_LOGGED_LINE = 500  # characters of one traceback line in the log (a failed SQL can be huge)
+
+
+class _AnswerUnexpectedErrors:
+    """Turns an exception no handler took into a 500 in the asker's shape, logged once.
+
+    Starlette's own last-resort handler answers and then raises the exception again for the
+    server to log, so every 500 was logged twice; here it is answered and logged once, with
+    each traceback line cut to ``MAX_LOGGED_LINE`` characters.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        answered = False
+
+        async def watch(message: Message) -> None:
+            nonlocal answered
+            answered = answered or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        except Exception as exc:
+            if answered:  # too late to answer: the server closes the connection
+                raise
+            request = Request(scope)
+            lines = "".join(traceback.format_exception(exc)).splitlines()
+            logger.error(
+                "unexpected error on %s %s\n%s",
+                request.method,
+                request.url.path,
+                "\n".join(line[:MAX_LOGGED_LINE] for line in lines),
+            )
+            response = _error(
+                request,
+                500,
+                "ErrorUnknown",
+                "internal_error",
+                "Internal error; see the server log.",
+            )
+            await response(scope, receive, send)

@@ -29,7 +29,9 @@ class Database:
         connect_args: dict[str, Any] = {"timeout": 30} if self.is_sqlite else {}
         if self.is_sqlite:
             connect_args["check_same_thread"] = False
-        self.engine: Engine = create_engine(url, connect_args=connect_args)
+        # hide_parameters: a failed statement's error names the SQL, never the values (image
+        # ids, metadata, keys), so a 500 cannot dump them into the log.
+        self.engine: Engine = create_engine(url, connect_args=connect_args, hide_parameters=True)
         if self.is_sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
