@@ -9,6 +9,9 @@ from typing import Any
 
 from tagloop.types import TrainingType
 
+# The classification types a project or iteration has (Custom Vision's names, kept as stored).
+MULTICLASS, MULTILABEL = "Multiclass", "Multilabel"
+
 
 @dataclass(frozen=True)
 class ProjectRecord:
@@ -25,7 +28,7 @@ class ProjectRecord:
 
     @property
     def is_multilabel(self) -> bool:
-        return self.classification_type == "Multilabel"
+        return self.classification_type == MULTILABEL
 
 
 @dataclass(frozen=True)
@@ -89,6 +92,10 @@ class IterationRecord:
     @property
     def is_completed(self) -> bool:
         return self.status == "Completed"
+
+    @property
+    def is_multilabel(self) -> bool:
+        return self.classification_type == MULTILABEL
 
     @property
     def model_training_type(self) -> str | None:

@@ -4,8 +4,8 @@ The budget is planned, then filled:
 
 1. Calibrate: time the trunk on one batch and two training steps of the tail.
 2. Plan: the most views per image and epochs whose estimated cost fits the budget, with
-   quick training's outer folds (see :data:`PLANS`); :func:`plan_budget` returns None when even the smallest plan
-   does not fit, and the caller keeps the quick model, saying so.
+   quick training's outer folds (see :data:`PLANS`); :func:`plan_budget` returns None when
+   even the smallest plan does not fit, and the caller keeps the quick model, saying so.
 3. For each outer fold, then for the final model: an inner split (groups and near-duplicates
    kept together) of that model's own training images; a logistic head fitted on the inner
    training part starts the linear layer; trial 1 uses the defaults of :class:`TuneConfig`,

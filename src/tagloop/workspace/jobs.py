@@ -216,7 +216,7 @@ def _train(ws: Workspace, job: JobRecord, started: float, cancelled: threading.E
     grouped = any(GROUP_KEY in item.metadata for item in items)
     spec = TrainSpec(
         backbone=iteration.backbone,
-        multilabel=iteration.classification_type == "Multilabel",
+        multilabel=iteration.is_multilabel,
         group_by=GROUP_KEY if grouped else None,
         mode=iteration.training_type,
         budget_seconds=iteration.budget_seconds,

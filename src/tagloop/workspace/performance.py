@@ -57,7 +57,7 @@ def iteration_performance(
         Y,
         proba,
         [str(t["name"]) for t in iteration.tags],
-        multilabel=iteration.classification_type == "Multilabel",
+        multilabel=iteration.is_multilabel,
         threshold=threshold,
         method="cross-validation, out-of-fold",
     )
@@ -87,7 +87,7 @@ def image_results(
     check_threshold(threshold)
     iteration, snaps = trained_images(ws, access, project_id, iteration_id, tag_ids=tag_ids)
     ids = [str(t["id"]) for t in iteration.tags]
-    multilabel = iteration.classification_type == "Multilabel"
+    multilabel = iteration.is_multilabel
     out = []
     for snap in snaps:
         row = np.asarray(snap.proba, dtype=np.float64)

@@ -177,7 +177,7 @@ def suggest_images(
         return []
     proba = np.stack([p for _, p, _ in keep])
     features = np.stack([f for _, _, f in keep])
-    multilabel = iteration.classification_type == "Multilabel"
+    multilabel = iteration.is_multilabel
     scores = uncertainty(proba, multilabel=multilabel)
     order = rank_for_review(proba, features, multilabel=multilabel)
     return [
@@ -325,7 +325,7 @@ def _rank_predictions(ws: Workspace, preds: list[PredictionRecord]) -> list[int]
     features = None
     if all(c is not None for c in cached):
         features = np.stack([c[1] for c in cached if c is not None])
-    multilabel = iteration.classification_type == "Multilabel"
+    multilabel = iteration.is_multilabel
     return [int(i) for i in rank_for_review(proba, features, multilabel=multilabel)]
 
 

@@ -12,13 +12,13 @@ from tagloop.store.queries import images as image_queries
 from tagloop.store.queries import iterations as iteration_queries
 from tagloop.store.queries import predictions as prediction_queries
 from tagloop.store.queries import projects as queries
-from tagloop.store.records import ImageQuery, ProjectRecord, TagRecord
+from tagloop.store.records import MULTICLASS, MULTILABEL, ImageQuery, ProjectRecord, TagRecord
 from tagloop.workspace.context import Access, Workspace
 from tagloop.workspace.domains import GENERAL, domain_id_for, get_domain
 
 logger = logging.getLogger(__name__)
 
-CLASSIFICATION_TYPES = ("Multiclass", "Multilabel")
+CLASSIFICATION_TYPES = (MULTICLASS, MULTILABEL)
 TAG_TYPES = ("Regular", "Negative")
 MAX_NAME = 200
 
@@ -29,7 +29,7 @@ def create_project(
     *,
     name: str,
     description: str = "",
-    classification_type: str = "Multiclass",
+    classification_type: str = MULTICLASS,
     domain_id: str | None = None,
     backbone: str | None = None,
 ) -> ProjectRecord:

@@ -76,7 +76,7 @@ def review_queue(
         return ReviewQueue(iteration, [], 0)
     proba = np.stack([p for _, p, _ in keep])
     features = np.stack([f for _, _, f in keep])
-    multilabel = iteration.classification_type == "Multilabel"
+    multilabel = iteration.is_multilabel
     scores = uncertainty(proba, multilabel=multilabel)
     order = rank_for_review(proba, features, multilabel=multilabel, n_diverse=take)
     items = [
