@@ -263,7 +263,7 @@ def test_advanced_training_choice_and_a_refused_training(
 ) -> None:
     """Train is disabled, with the reason, while the tags cannot train; Advanced sends its
     budget in seconds; a training the server refuses says why and can be tried again."""
-    pid = one_tag_project(server, "One tag", "top")
+    pid = one_tag_project(server, "Tops and bodies", "top")
     login(page, server.training_key, f"/projects/{pid}/train")
     wait_ready(page)
     train = page.get_by_role("button", name="Train", exact=True)
