@@ -64,3 +64,14 @@ def client(api_settings: Settings):  # type: ignore[no-untyped-def]
 
     with TestClient(create_app(api_settings)) as test_client:
         yield test_client
+
+
+@pytest.fixture
+def api(api_settings: Settings):  # type: ignore[no-untyped-def]
+    """Like ``client``, but server errors come back as HTTP 500, as on the wire."""
+    from fastapi.testclient import TestClient
+
+    from tagloop.shells.server import create_app
+
+    with TestClient(create_app(api_settings), raise_server_exceptions=False) as test_client:
+        yield test_client

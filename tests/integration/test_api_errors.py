@@ -415,13 +415,6 @@ def unknown_id() -> str:
 
 
 @pytest.fixture
-def api(api_settings: Settings) -> Iterator[TestClient]:
-    """The real app over ``api_settings``; server errors come back as HTTP 500 like on the wire."""
-    with TestClient(create_app(api_settings), raise_server_exceptions=False) as test_client:
-        yield test_client
-
-
-@pytest.fixture
 def project_id(api: TestClient) -> str:
     return create_project(api)
 

@@ -4,8 +4,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from fastapi.testclient import TestClient
 from tests.fixtures import COLOURS, TINY, TRAINING_KEY
@@ -25,13 +23,6 @@ from tagloop.workspace.filters import MAX_FILTER_CONDITIONS
 
 CV = "/customvision/v3.3/training"
 TRAIN = {"Training-Key": TRAINING_KEY}
-
-
-@pytest.fixture
-def api(api_settings: Settings) -> Iterator[TestClient]:
-    """Server errors come back as HTTP 500, as on the wire."""
-    with TestClient(create_app(api_settings), raise_server_exceptions=False) as client:
-        yield client
 
 
 @pytest.fixture
