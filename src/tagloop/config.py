@@ -83,6 +83,12 @@ class Settings(BaseSettings):
     max_batch_images: int = Field(
         default=64, gt=0, description="Most images in one upload or prediction-import batch."
     )
+    requests_per_minute_per_key: int = Field(
+        default=6000,
+        gt=0,
+        description="Requests one key may make per minute (a burst of as many is allowed); "
+        "more get 429 with Retry-After.",
+    )
     stored_predictions_per_project: int = Field(
         default=10_000,
         gt=0,

@@ -137,3 +137,20 @@ def test_an_unexpected_error_is_answered_and_logged_once_without_values(
         logged = record.getMessage()
         assert "secret-value" not in logged
         assert max(len(line) for line in logged.splitlines()) <= 500
+
+
+def test_a_key_over_its_rate_gets_429_with_retry_after(api_settings: Settings) -> None:
+    settings = api_settings.model_copy(update={"requests_per_minute_per_key": 5})
+    with TestClient(create_app(settings)) as client:
+        answers = [client.get("/api/v1/projects", headers=TRAIN) for _ in range(7)]
+        assert [a.status_code for a in answers] == [200] * 5 + [429] * 2
+        limited = answers[-1]
+        assert limited.json()["code"] == "rate_limited"
+        assert 1 <= int(limited.headers["retry-after"]) <= 12  # one token: 12 s at 5 a minute
+        cv = client.get(f"{CV}/projects", headers=TRAIN)
+        assert cv.status_code == 429 and cv.json()["code"] == "BadRequestExceededQuota"
+        assert "retry-after" in cv.headers
+        # Another key has its own budget; requests without a key are not counted.
+        other = {"Prediction-Key": "test-prediction-key"}
+        assert client.get("/api/v1/projects", headers=other).status_code == 401
+        assert client.get("/health").status_code == 200

@@ -28,6 +28,8 @@ from tagloop.config import Settings
 from tagloop.errors import TagloopError
 from tagloop.shells.api import cv_iterations, cv_prediction, cv_projects, cv_training, native
 from tagloop.shells.api.errors import custom_vision_error, native_code, native_status
+from tagloop.shells.http import request_key
+from tagloop.shells.limits import KeyRateLimiter
 from tagloop.shells.web.app import install_pages
 from tagloop.shells.web.render import error_page, is_page
 from tagloop.workspace.context import open_workspace
@@ -89,6 +91,10 @@ def create_app(settings: Settings, *, run_worker: bool = True) -> FastAPI:
 
     install_pages(app)
     _install_error_handlers(app)
+    app.add_middleware(_AnswerUnexpectedErrors)
+    # Added last, so it runs first: a limited request costs nothing further.
+    limiter = KeyRateLimiter(settings.requests_per_minute_per_key)
+    app.add_middleware(_LimitRequestRate, limiter=limiter)
     return app
 
 
@@ -162,8 +168,6 @@ def _install_error_handlers(app: FastAPI) -> None:
         )
         return _error(request, exc.status_code, cv_code, code, str(exc.detail), exc.headers)
 
-    app.add_middleware(_AnswerUnexpectedErrors)
-
 
 MAX_LOGGED_LINE = 500  # characters of one traceback line in the log (a failed SQL can be huge)
 
@@ -211,3 +215,30 @@ class _AnswerUnexpectedErrors:
                 "Internal error; see the server log.",
             )
             await response(scope, receive, send)
+
+
+class _LimitRequestRate:
+    """429 with ``Retry-After`` for a key over its rate (see :mod:`tagloop.shells.limits`)."""
+
+    def __init__(self, app: ASGIApp, limiter: KeyRateLimiter) -> None:
+        self.app = app
+        self.limiter = limiter
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            request = Request(scope)
+            key = request_key(request, "prediction")  # any key header, or the page cookie
+            wait = self.limiter.take(key) if key else 0
+            if wait:
+                message = f"Too many requests with this key; try again in {wait} s."
+                response = _error(
+                    request,
+                    429,
+                    "BadRequestExceededQuota",
+                    "rate_limited",
+                    message,
+                    {"Retry-After": str(wait)},
+                )
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
