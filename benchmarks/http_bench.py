@@ -136,6 +136,8 @@ class Server:
             **os.environ,  # TAGLOOP_CACHE_DIR stays as it is: the exported backbone is reused
             "TAGLOOP_TRAINING_KEY": training_key,
             "TAGLOOP_PREDICTION_KEY": prediction_key,
+            # The benchmark measures the server's capacity, not the per-key rate limit.
+            "TAGLOOP_REQUESTS_PER_MINUTE_PER_KEY": "100000000",
             "PYTHONUNBUFFERED": "1",
         }
         command = [
