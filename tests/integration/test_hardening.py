@@ -18,8 +18,8 @@ from tests.integration.api_support import (
 )
 
 from tagloop.config import Settings
+from tagloop.shells.api.cv_filters import MAX_FILTER_CONDITIONS
 from tagloop.shells.server import create_app
-from tagloop.workspace.filters import MAX_FILTER_CONDITIONS
 
 CV = "/customvision/v3.3/training"
 TRAIN = {"Training-Key": TRAINING_KEY}

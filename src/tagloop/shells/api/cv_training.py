@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 
 from tagloop.errors import RequestInvalid
 from tagloop.shells.api import cv_models as out
+from tagloop.shells.api.cv_filters import parse_metadata_filter
 from tagloop.shells.api.cv_wire import (
     JSON_LIMIT,
     P,
@@ -38,7 +39,7 @@ from tagloop.shells.api.deps import (
 )
 from tagloop.shells.http import authorize, call, get_workspace
 from tagloop.store.records import ImageQuery, SnapshotImage
-from tagloop.workspace import filters, images, predictions, projects, training
+from tagloop.workspace import images, predictions, projects, training
 from tagloop.workspace.context import Access, Workspace
 from tagloop.workspace.images import Upload
 
@@ -145,7 +146,7 @@ def _image_query(request: Request, tagging: str, *, paged: bool = True) -> Image
     return ImageQuery(
         tagging=tagging,
         tag_ids=tuple(csv_ids(q.get("tagIds"), "tagIds", limit=20)),
-        metadata=filters.parse_metadata_filter(q.get("$filter")),
+        metadata=parse_metadata_filter(q.get("$filter")),
         newest_first=order == "Newest",
         skip=parse_int(q.get("skip"), "skip", 0, 0, 10**9) if paged else 0,
         take=parse_int(q.get("take"), "take", 50, 0, 256) if paged else None,

@@ -1,10 +1,12 @@
+"""Custom Vision's $filter syntax: read into store conditions, or refused with a clear message."""
+
 from __future__ import annotations
 
 import pytest
 
 from tagloop.errors import RequestInvalid
+from tagloop.shells.api.cv_filters import parse_metadata_filter
 from tagloop.store.records import MetadataCondition as C
-from tagloop.workspace.filters import parse_metadata_filter
 
 
 @pytest.mark.parametrize(

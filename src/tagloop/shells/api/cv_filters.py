@@ -1,4 +1,5 @@
-"""Image metadata filters: Custom Vision's ``$filter`` syntax → store conditions."""
+"""Custom Vision's ``$filter`` syntax for image metadata → the store's conditions. Custom
+Vision's vocabulary, so it lives in its shell; the core takes :class:`MetadataFilter`."""
 
 from __future__ import annotations
 
