@@ -118,6 +118,12 @@ class Settings(BaseSettings):
     url_timeout_seconds: float = Field(
         default=10.0, gt=0, description="Time limit for fetching an image URL."
     )
+    max_concurrent_url_fetches: int = Field(
+        default=8,
+        gt=0,
+        description="Requests that fetch image URLs at the same time; more wait for a slot "
+        "without holding a worker thread, so slow image hosts cannot starve other requests.",
+    )
 
     @classmethod
     def settings_customise_sources(

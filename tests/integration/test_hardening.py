@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 from fastapi.testclient import TestClient
-from tests.fixtures import COLOURS, TINY, TRAINING_KEY
+from tests.fixtures import COLOURS, TINY, TRAINING_KEY, colour_image, jpeg_bytes
 from tests.integration.api_support import (
     API,
     PREDICT,
@@ -154,3 +154,57 @@ def test_a_key_over_its_rate_gets_429_with_retry_after(api_settings: Settings) -
         other = {"Prediction-Key": "test-prediction-key"}
         assert client.get("/api/v1/projects", headers=other).status_code == 401
         assert client.get("/health").status_code == 200
+
+
+def test_url_fetches_wait_for_their_own_slots(api_settings: Settings) -> None:
+    """With one URL-fetch slot, two URL uploads to a slow host run one after the other, and
+    other requests are answered at once meanwhile (they do not wait behind the fetches)."""
+    import threading
+    import time
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    png = jpeg_bytes(colour_image(COLOURS["red"], seed=1))
+
+    class Slow(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            time.sleep(1.0)
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(png)))
+            self.end_headers()
+            self.wfile.write(png)
+
+    host = ThreadingHTTPServer(("127.0.0.1", 0), Slow)
+    threading.Thread(target=host.serve_forever, daemon=True).start()
+    settings = api_settings.model_copy(
+        update={"max_concurrent_url_fetches": 1, "allow_private_urls": True}
+    )
+    try:
+        with TestClient(create_app(settings)) as client:
+            body = {"name": "urls", "classification_type": "Multiclass", "backbone": TINY}
+            pid = client.post("/api/v1/projects", json=body, headers=TRAIN).json()["id"]
+            url = f"{CV}/projects/{pid}/images/urls"
+            answers: list[int] = []
+
+            def fetch(k: int) -> None:
+                image = {"url": f"http://127.0.0.1:{host.server_address[1]}/{k}.jpg"}
+                answers.append(
+                    client.post(url, json={"images": [image]}, headers=TRAIN).status_code
+                )
+
+            started = time.monotonic()
+            workers = [threading.Thread(target=fetch, args=(k,)) for k in range(2)]
+            for w in workers:
+                w.start()
+            time.sleep(0.3)
+            health_started = time.monotonic()
+            assert client.get("/health").status_code == 200
+            assert time.monotonic() - health_started < 0.5
+            for w in workers:
+                w.join()
+            assert answers == [200, 200]
+            assert time.monotonic() - started >= 1.9  # one slot: the second fetch waited
+    finally:
+        host.shutdown()

@@ -5,9 +5,12 @@ event loop. The API and the pages both build on this module and never on each ot
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+import anyio
+import anyio.to_thread
 from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 
@@ -60,6 +63,14 @@ async def authorize(request: Request, need: str) -> Access:
 async def call(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """Run a (blocking) core function off the event loop."""
     return await run_in_threadpool(fn, *args, **kwargs)
+
+
+async def call_fetching(request: Request, fn: Callable[..., T], *args: Any) -> T:
+    """Like :func:`call`, for work that fetches image URLs: it runs in a slot of the app's own
+    limiter (``max_concurrent_url_fetches``), and a request waiting for one holds no thread of
+    the shared pool."""
+    limiter: anyio.CapacityLimiter = request.app.state.url_fetch_slots
+    return await anyio.to_thread.run_sync(functools.partial(fn, *args), limiter=limiter)
 
 
 async def read_body(request: Request, limit: int) -> bytes:

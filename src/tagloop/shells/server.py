@@ -14,6 +14,7 @@ import traceback
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
+import anyio
 import swagger_ui_bundle
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -47,6 +48,7 @@ def create_app(settings: Settings, *, run_worker: bool = True) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         ws = open_workspace(settings)
         app.state.workspace = ws
+        app.state.url_fetch_slots = anyio.CapacityLimiter(settings.max_concurrent_url_fetches)
         worker = (
             Worker(ws, after_training=prepare_review, at_start=prepare_reviews)
             if run_worker

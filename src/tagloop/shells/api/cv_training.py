@@ -37,7 +37,7 @@ from tagloop.shells.api.deps import (
     parse_float,
     parse_int,
 )
-from tagloop.shells.http import authorize, call, get_workspace
+from tagloop.shells.http import authorize, call, call_fetching, get_workspace
 from tagloop.store.records import ImageQuery, SnapshotImage
 from tagloop.workspace import images, predictions, projects, training
 from tagloop.workspace.context import Access, Workspace
@@ -108,7 +108,7 @@ async def create_images_from_urls(request: Request, project_id: str) -> JSONResp
     entries, tag_ids, metadata = _batch(json_object(await json_body(request, JSON_LIMIT)))
     await call(projects.get_project, ws, access, project_id)
     pairs = [(str(e.get("url") or ""), str_list(e.get("tagIds"), "tagIds")) for e in entries]
-    uploads = await call(images.fetch_uploads, ws, pairs)
+    uploads = await call_fetching(request, images.fetch_uploads, ws, pairs)
     results = await call(
         images.add_images, ws, access, project_id, uploads, tag_ids=tag_ids, metadata=metadata
     )

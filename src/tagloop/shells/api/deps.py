@@ -9,7 +9,7 @@ from fastapi import Request
 
 from tagloop.errors import RequestInvalid
 from tagloop.shells.api.multipart import Part, parse_multipart
-from tagloop.shells.http import call, get_workspace, read_body
+from tagloop.shells.http import call_fetching, get_workspace, read_body
 from tagloop.workspace.predictions import read_url as fetch_prediction_url
 
 URL_BODY_LIMIT = 64 * 1024
@@ -60,7 +60,8 @@ async def prediction_image(request: Request) -> bytes:
 async def image_at_url(request: Request) -> bytes:
     """Fetch the image named by a ``{"url": ...}`` body, with the service's URL rules."""
     body = json_object(await json_body(request, URL_BODY_LIMIT))
-    return await call(fetch_prediction_url, get_workspace(request), str(body.get("url") or ""))
+    url = str(body.get("url") or "")
+    return await call_fetching(request, fetch_prediction_url, get_workspace(request), url)
 
 
 def csv_ids(value: str | None, what: str, *, required: bool = False, limit: int = 256) -> list[str]:
