@@ -1,17 +1,6 @@
 """Unknown ids on every route family: the documented 4xx JSON errors, and nothing changed.
 
-The issue: "Non-image bytes, an oversized file, 65 images in one batch, unknown ids and malformed
-JSON get the documented 4xx JSON errors and change nothing (tests count rows before and after)".
-
-Every request here is sent as raw HTTP with the bodies and headers the Custom Vision SDK puts on
-the wire (spec §1.3): multipart with one ``imageData`` part and no filename, JSON with
-``application/json; charset=utf-8``, body-less POSTs with no Content-Type. Around each bad request
-the test reads every table of ``<data_dir>/tagloop.sqlite`` directly with sqlite3 (row counts and
-row contents) and lists the files under ``<data_dir>/blobs``; both must be identical afterwards.
-Each error is checked for its exact status and code (spec §2.3-§2.4) and for a non-empty flat JSON
-body (spec §2.1: an error with an empty body crashes the SDK).
-
-The tests run on the tiny real backbone (``test-tiny``), so training takes a second or two.
+How each request is sent and checked: see ``api_errors_support``.
 """
 
 from __future__ import annotations

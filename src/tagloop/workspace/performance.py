@@ -87,13 +87,12 @@ def image_results(
     check_threshold(threshold)
     iteration, snaps = trained_images(ws, access, project_id, iteration_id, tag_ids=tag_ids)
     ids = [str(t["id"]) for t in iteration.tags]
-    multilabel = iteration.is_multilabel
+    proba = np.array([s.proba for s in snaps], dtype=np.float64).reshape(-1, len(ids))
+    given = predicted_at(proba, multilabel=iteration.is_multilabel, threshold=threshold)
     out = []
-    for snap in snaps:
-        row = np.asarray(snap.proba, dtype=np.float64)
+    for snap, row, row_given in zip(snaps, proba, given, strict=True):
         order = np.argsort(-row, kind="stable")
-        given = predicted_at(row[None], multilabel=multilabel, threshold=threshold)[0]
-        predicted = tuple(ids[j] for j in order if given[j])
+        predicted = tuple(ids[j] for j in order if row_given[j])
         result = ImageResult(
             image=snap,
             true_tag_ids=tuple(t for t in snap.tag_ids if t in ids),

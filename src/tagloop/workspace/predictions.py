@@ -275,7 +275,7 @@ def _predict(
             created_before=_utcnow() - timedelta(days=ws.settings.stored_prediction_days),
             spare=record.id,
         )
-    collect_blobs(ws, dropped - {sha})
+    collect_blobs(ws, dropped)  # only blobs nothing else refers to (the new one is referred to)
     ws.scores.put((iteration.id, sha), (np.asarray(proba[0]), np.asarray(features[0])))
     return Answer(record.id, record.project_id, iteration.id, record.created, results, record)
 
