@@ -120,3 +120,24 @@ def plant_bad_files(folder: Path) -> dict[str, str]:
     for name, data in files.items():
         (folder / name).write_bytes(data)
     return {name: name.split(".")[0] for name in files}
+
+
+def unrelated_photos() -> list[Path]:
+    """Real colour photos of things that are not clothing (scikit-image's bundled samples: an
+    astronaut, a cat, coffee, a rocket, motorcycles, the Hubble deep field, a retina...)."""
+    from skimage import data
+
+    folder = Path(data.__file__).parent
+    names = (
+        "astronaut.png",
+        "chelsea.png",
+        "coffee.png",
+        "rocket.jpg",
+        "motorcycle_left.png",
+        "hubble_deep_field.jpg",
+        "retina.jpg",
+        "ihc.png",
+        "color.png",
+        "grass.png",
+    )
+    return [folder / name for name in names]

@@ -10,9 +10,13 @@ from __future__ import annotations
 import io
 import zipfile
 
+from typing import Any
+
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from tests.fixtures import COLOURS, TINY
+from PIL import Image
+from tests.fixtures import COLOURS, TINY, jpeg_bytes
 from tests.integration.api_support import (
     API,
     N_PER_TAG,
@@ -382,3 +386,37 @@ def test_openapi_documents_the_native_api_only(client: TestClient) -> None:
     project = spec["components"]["schemas"]["ProjectOut"]["properties"]
     assert {"n_images", "n_tagged", "n_untagged", "n_tags", "n_iterations"} <= set(project)
     assert (project["created"]["type"], project["created"]["format"]) == ("string", "date-time")
+
+
+def test_a_photo_unlike_the_training_ones_is_unknown_and_reviewed_first(
+    client: TestClient,
+) -> None:
+    """Trained on red, green and blue photos, the model answers a black-and-white checkerboard
+    with some tag, but says it is unknown; the answer is stored so, and ranks first for review."""
+    pid = create_project(client, "novelty")["id"]
+    p = f"{API}/projects/{pid}"
+    for colour in COLOURS:
+        tag = ok(client.post(f"{p}/tags", json={"name": colour}, headers=TRAIN), 201)
+        files = [(f"{colour}{i}.jpg", image_bytes(colour, seed=i)) for i in range(N_PER_TAG)]
+        upload(client, pid, files, tag["id"])
+    iteration = train(client, pid)
+    ok(client.post(f"{p}/iterations/{iteration['id']}/publish", json={"name": "live"}, headers=TRAIN))
+
+    def predict(data: bytes) -> Any:
+        files = {"imageData": ("probe.jpg", data, "image/jpeg")}
+        return ok(client.post(f"{p}/predict/live", files=files, headers=PREDICT))
+
+    known = predict(image_bytes("blue", seed=777))
+    assert known["unknown"] is False and 0.0 <= known["novelty"] < 0.5
+    board = np.kron(np.indices((8, 8)).sum(axis=0) % 2, np.ones((8, 8))) * 255
+    checkerboard = jpeg_bytes(Image.fromarray(np.repeat(board[..., None], 3, 2).astype(np.uint8)))
+    strange = predict(checkerboard)
+    assert strange["unknown"] is True and strange["novelty"] > known["novelty"]
+    assert len(strange["predictions"]) == 3  # the probabilities are still there
+
+    stored = ok(client.get(f"{p}/predictions", headers=TRAIN))["predictions"]
+    assert {s["id"]: s["unknown"] for s in stored} == {known["id"]: False, strange["id"]: True}
+    queue = ok(client.get(f"{p}/review", headers=TRAIN))["items"]
+    assert queue[0]["id"] == strange["id"] and queue[0]["unknown"] is True
+    suggested = ok(client.get(f"{p}/predictions", params={"order": "suggested"}, headers=TRAIN))
+    assert suggested["predictions"][0]["id"] == strange["id"]

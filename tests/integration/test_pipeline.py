@@ -51,7 +51,7 @@ def test_train_skips_bad_files_writes_a_checked_package_and_predicts(
     assert meta["export_check"]["max_abs_diff"] <= 1e-4
     assert meta["metrics"]["accuracy"] == result.evaluation.accuracy
     session = ort.InferenceSession(str(out / "model.onnx"), providers=["CPUExecutionProvider"])
-    assert [o.name for o in session.get_outputs()] == ["probabilities", "features"]
+    assert [o.name for o in session.get_outputs()] == ["probabilities", "features", "novelty"]
 
     good = test_dir / "green" / "img_0.png"
     preds = Project(settings).predict(out, [dataset / "red" / "random.jpg", good], top_k=2)
@@ -136,5 +136,5 @@ def test_parity_check_refuses_a_model_that_disagrees(
     Project(settings).train(dataset, out_dir=tmp_path / "m", spec=SPEC)
     model_bytes = (tmp_path / "m" / "model.onnx").read_bytes()
     pixels = np.zeros((2, 32, 32, 3), dtype=np.uint8)
-    with pytest.raises(ExportMismatch, match="not written"):
-        check_parity(model_bytes, pixels, np.full((2, 3), 1 / 3) + 0.01)
+    with pytest.raises(ExportMismatch, match="probabilities differ.*not written"):
+        check_parity(model_bytes, pixels, {"probabilities": np.full((2, 3), 1 / 3) + 0.01})

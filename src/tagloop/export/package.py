@@ -13,8 +13,9 @@ import numpy as np
 
 from tagloop.embed.backbones import OnnxBackbone
 from tagloop.export.finetuned import build_finetuned_graph, torch_probabilities
-from tagloop.export.onnx import build_classifier_graph, check_parity
+from tagloop.export.onnx import add_novelty_output, build_classifier_graph, check_parity
 from tagloop.store.packages import write_package
+from tagloop.train.novelty import NoveltyModel
 from tagloop.train.service import TrainedClassifier
 from tagloop.types import EvalReport
 
@@ -36,12 +37,14 @@ def package_classifier(
     check_features: np.ndarray,
     test: EvalReport | None = None,
     finetuned: torch.nn.Module | None = None,
+    novelty: NoveltyModel | None = None,
 ) -> Path:
     """Export backbone + head as one graph, refuse it unless it reproduces the trained model on
     ``check_pixels`` (whose cached features are ``check_features``), then write the package.
 
     ``finetuned`` (advanced training; see :func:`tagloop.export.finetuned.packaged_module`)
     replaces the linear head on the frozen backbone; the graph is then checked against torch.
+    ``novelty`` adds the ``novelty`` output (see :mod:`tagloop.train.novelty`), checked too.
     """
     head = classifier.head
     multilabel = classifier.spec.multilabel
@@ -62,23 +65,34 @@ def package_classifier(
         )
         expected = torch_probabilities(finetuned, check_pixels)
         head_meta = {"name": "fine-tuned", "C_of_initial_head": classifier.C}
-    diff = check_parity(model_bytes, check_pixels, expected)
-    logger.info("export parity on %d training images: max |diff| = %.2e", len(check_pixels), diff)
+    expected_outputs = {"probabilities": expected}
+    outputs = {
+        "probabilities": "float32 (N, K), in the order of `labels`",
+        "features": f"float32 (N, {backbone.spec.feature_dim}), the backbone's embedding",
+    }
+    if novelty is not None:
+        model_bytes = add_novelty_output(model_bytes, novelty.reference, novelty.k)
+        expected_outputs["novelty"] = novelty.score(check_features)
+        outputs["novelty"] = (
+            "float32 (N,), how unlike the training images (see `novelty`): "
+            "unknown when above novelty.threshold"
+        )
+    diffs = check_parity(model_bytes, check_pixels, expected_outputs)
+    diff = max(diffs.values())
+    logger.info("export parity on %d training images: max |diff| = %s", len(check_pixels), diffs)
     meta: dict[str, Any] = {
         "labels": list(classifier.labels),
         "classification_type": "multilabel" if classifier.spec.multilabel else "multiclass",
         "threshold": evaluation.threshold,
         "inputs": {"image": "uint8 RGB, shape (N, S, S, 3) after `preprocessing`"},
-        "outputs": {
-            "probabilities": "float32 (N, K), in the order of `labels`",
-            "features": f"float32 (N, {backbone.spec.feature_dim}), the backbone's embedding",
-        },
+        "outputs": outputs,
         "preprocessing": backbone.spec.preprocess.to_dict(),
         "backbone": backbone.spec.to_dict(),
         "head": head_meta,
         # What the graph holds: "advanced" (a fine-tuned tail) or "quick" (a linear head), also
         # when advanced training was asked for but fell back (training.advanced.fallback).
         "training_type": "quick" if finetuned is None else "advanced",
+        "novelty": novelty.to_dict() if novelty is not None else None,
         "metrics": evaluation.to_dict(),
         "test_metrics": test.to_dict() if test else None,
         "training": {
@@ -87,7 +101,11 @@ def package_classifier(
             "label_counts": classifier.label_counts,
             **classifier.details,
         },
-        "export_check": {"n_images": len(check_pixels), "max_abs_diff": diff},
+        "export_check": {
+            "n_images": len(check_pixels),
+            "max_abs_diff": diff,
+            "max_abs_diff_by_output": diffs,
+        },
         "versions": _versions(),
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }

@@ -34,6 +34,7 @@ from tagloop.insights import copies, curve, detectors
 from tagloop.insights.findings import CheckReport, Finding
 from tagloop.pipeline.advanced import fine_tune_within_budget
 from tagloop.store.cache import EmbeddingCache
+from tagloop.train.novelty import fit_novelty
 from tagloop.train.service import TrainedClassifier, TrainSpec, fit_on_embeddings
 from tagloop.types import (
     EvalReport,
@@ -154,6 +155,9 @@ def train_and_package(
         )
         test_skipped = [*test_set.skipped, *unknown]
     pixels, features = _parity_sample(train_set, classifier, backbone, settings)
+    novelty = fit_novelty(
+        train_set.features, classifier.folds, classifier.Y.argmax(axis=1)
+    )
     model_dir = package_classifier(
         classifier,
         backbone,
@@ -163,6 +167,7 @@ def train_and_package(
         check_features=features,
         test=test_report,
         finetuned=tuned.module if tuned else None,
+        novelty=novelty,
     )
     return TrainingRun(
         classifier=classifier,

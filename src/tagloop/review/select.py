@@ -52,28 +52,46 @@ def uncertainty(proba: np.ndarray, *, multilabel: bool) -> NDArray[np.float64]:
     return np.asarray(np.clip(scores, 0.0, 1.0), dtype=np.float64)
 
 
+def review_priority(
+    proba: np.ndarray, *, multilabel: bool, unknown: np.ndarray | None = None
+) -> NDArray[np.float64]:
+    """How much a label would help, per image: :func:`uncertainty`, raised to the top (1.0)
+    for images the model answered "unknown" (unlike anything it was trained on: a label, or
+    the Negative tag, teaches it the most, and its probabilities say nothing)."""
+    scores = uncertainty(proba, multilabel=multilabel)
+    if unknown is None:
+        return scores
+    flags = np.asarray(unknown, dtype=bool)
+    if flags.shape != scores.shape:
+        raise ValueError(f"unknown must have shape {scores.shape}, got {flags.shape}")
+    return np.asarray(np.where(flags, 1.0, scores), dtype=np.float64)
+
+
 def rank_for_review(
     proba: np.ndarray,
     features: np.ndarray | None,
     *,
     multilabel: bool,
+    unknown: np.ndarray | None = None,
     n_diverse: int = 100,
     diversity: float = 0.5,
 ) -> NDArray[np.intp]:
     """Review order: a permutation of ``range(n)``, the image a label would help most first.
 
+    Images are scored by :func:`review_priority` (``unknown`` ones first, then uncertainty).
+
     The first ``min(n_diverse, n)`` positions are chosen greedily. Each step takes the image
-    with the highest ``uncertainty - diversity * s``, where ``s`` is its largest cosine
+    with the highest ``priority - diversity * s``, where ``s`` is its largest cosine
     similarity to the images already chosen, floored at 0 (being unlike a chosen image earns
     no bonus). Similarities use ``features`` centred on their mean over all ``n`` rows, then
     L2-normalized; a row equal to the mean is similar to nothing. The remaining images follow
-    by uncertainty, highest first. Ties always go to the lower index, so the result is
+    by priority, highest first. Ties always go to the lower index, so the result is
     deterministic. With ``features=None``, ``diversity == 0`` or ``n_diverse == 0`` the whole
-    order is by uncertainty alone.
+    order is by priority alone.
 
     The greedy pass gives exactly the result of recomputing every similarity at every step,
     but does less work. Only images within ``diversity`` of the ``n_diverse``-th highest
-    uncertainty can ever be picked, so the others are never compared. A candidate's score can
+    priority can ever be picked, so the others are never compared. A candidate's score can
     only fall as picks accumulate, so each step re-scores only the candidates whose last known
     score could still win (lazy greedy); all candidates are refreshed at once only when that
     search grows too wide. The worst case is ``O(n * n_diverse * d)``; 50,000 × 1,280 float32
@@ -82,7 +100,7 @@ def rank_for_review(
     Raises ValueError for a bad shape, mismatched lengths, non-finite values, a negative
     ``n_diverse`` or a negative or non-finite ``diversity``.
     """
-    scores = uncertainty(proba, multilabel=multilabel)
+    scores = review_priority(proba, multilabel=multilabel, unknown=unknown)
     n = len(scores)
     if n_diverse < 0:
         raise ValueError(f"n_diverse must be >= 0, got {n_diverse}")

@@ -26,15 +26,56 @@ logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
+class Scores:
+    """What the model says about a batch of images."""
+
+    proba: np.ndarray  # (N, K) probabilities, in the order of the model's labels
+    features: np.ndarray  # (N, D) backbone features
+    novelty: np.ndarray | None  # (N,) how unlike the training images; None: an older package
+    unknown: np.ndarray  # (N,) bool: novelty above the model's threshold
+
+    def rows(self) -> list[ImageScore]:
+        novelty = self.novelty
+        return [
+            ImageScore(
+                self.proba[i],
+                self.features[i],
+                None if novelty is None else round(float(novelty[i]), 6),
+                bool(self.unknown[i]),
+            )
+            for i in range(len(self.proba))
+        ]
+
+
+@dataclass(frozen=True)
+class ImageScore:
+    """What the model says about one image."""
+
+    proba: np.ndarray  # (K,)
+    features: np.ndarray  # (D,)
+    novelty: float | None
+    unknown: bool
+
+
+@dataclass(frozen=True)
 class FilePrediction:
     path: str
     predictions: tuple[LabelScore, ...] = ()
     error: str | None = None
+    # True when the photo is unlike anything the model was trained on (see train/novelty.py);
+    # its probabilities are then no more than a guess among the labels.
+    unknown: bool = False
+    novelty: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         if self.error is not None:
             return {"path": self.path, "error": self.error}
-        return {"path": self.path, "predictions": [p.to_dict() for p in self.predictions]}
+        return {
+            "path": self.path,
+            "unknown": self.unknown,
+            "novelty": self.novelty,
+            "predictions": [p.to_dict() for p in self.predictions],
+        }
 
 
 class OnnxPredictor:
@@ -56,6 +97,11 @@ class OnnxPredictor:
             self.is_multilabel = meta["classification_type"] == "multilabel"
             self.threshold = float(meta.get("threshold") or 0.5)
             self.preprocess = PreprocessConfig.from_dict(meta["preprocessing"])
+            novelty = meta.get("novelty")
+            # None for packages made before novelty: every answer is then "known".
+            self.novelty_threshold: float | None = (
+                float(novelty["threshold"]) if novelty else None
+            )
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelInvalid(f"{self.model_dir}/model.json is missing {exc}") from None
         self.session = make_session(onnx_path, self.n_threads)
@@ -68,12 +114,20 @@ class OnnxPredictor:
         out = self.session.run(["probabilities"], {"image": np.ascontiguousarray(pixels)})
         return np.asarray(out[0])
 
-    def predict_with_features(self, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(N, S, S, 3) uint8 model inputs → (N, K) probabilities and (N, D) backbone features."""
-        proba, features = self.session.run(
-            ["probabilities", "features"], {"image": np.ascontiguousarray(pixels)}
-        )
-        return np.asarray(proba), np.asarray(features)
+    def score(self, pixels: np.ndarray) -> Scores:
+        """(N, S, S, 3) uint8 model inputs → probabilities, features, novelty, unknown."""
+        names = ["probabilities", "features"]
+        if self.novelty_threshold is not None:
+            names.append("novelty")
+        out = self.session.run(names, {"image": np.ascontiguousarray(pixels)})
+        proba, features = np.asarray(out[0]), np.asarray(out[1])
+        novelty = np.asarray(out[2]) if len(out) > 2 else None
+        return Scores(proba, features, novelty, self.unknown(novelty, len(proba)))
+
+    def unknown(self, novelty: np.ndarray | None, n: int) -> np.ndarray:
+        if novelty is None or self.novelty_threshold is None:
+            return np.zeros(n, dtype=bool)
+        return np.asarray(novelty > self.novelty_threshold)
 
     def decode(self, data: bytes) -> np.ndarray:
         """Image bytes → model input with this model's preprocessing; raises ImageUnreadable."""
@@ -92,14 +146,27 @@ class OnnxPredictor:
         progress: ProgressCallback = no_progress,
     ) -> list[np.ndarray | str]:
         """A probability row per file, or the reason it could not be read, in order."""
-        results: list[np.ndarray | str] = []
+        return [
+            row if isinstance(row, str) else row.proba
+            for row in self.score_files(paths, batch_size=batch_size, progress=progress)
+        ]
+
+    def score_files(
+        self,
+        paths: Sequence[Path],
+        *,
+        batch_size: int = 32,
+        progress: ProgressCallback = no_progress,
+    ) -> list[ImageScore | str]:
+        """What the model says about each file, or the reason it could not be read."""
+        results: list[ImageScore | str] = []
         progress("predict", 0, len(paths))
         with ThreadPoolExecutor(max_workers=max(2, self.n_threads)) as pool:
             for start in range(0, len(paths), batch_size):
                 chunk = paths[start : start + batch_size]
                 decoded = list(pool.map(self._decode, chunk))
                 good = [d for d in decoded if isinstance(d, np.ndarray)]
-                rows = iter(self.predict_proba(np.stack(good)) if good else [])
+                rows = iter(self.score(np.stack(good)).rows() if good else [])
                 results.extend(next(rows) if isinstance(d, np.ndarray) else d for d in decoded)
                 progress("predict", len(results), len(paths))
         return results
@@ -117,14 +184,20 @@ class OnnxPredictor:
         shown = names if names is not None else [str(p) for p in paths]
         out = []
         for name, row in zip(
-            shown, self.proba_files(paths, batch_size=batch_size, progress=progress), strict=True
+            shown, self.score_files(paths, batch_size=batch_size, progress=progress), strict=True
         ):
             if isinstance(row, str):
                 out.append(FilePrediction(path=name, error=row))
                 continue
-            order = np.argsort(-row, kind="stable")[: top_k or len(row)]
-            scores = tuple(LabelScore(self.labels[j], round(float(row[j]), 6)) for j in order)
-            out.append(FilePrediction(path=name, predictions=scores))
+            order = np.argsort(-row.proba, kind="stable")[: top_k or len(row.proba)]
+            scores = tuple(
+                LabelScore(self.labels[j], round(float(row.proba[j]), 6)) for j in order
+            )
+            out.append(
+                FilePrediction(
+                    path=name, predictions=scores, unknown=row.unknown, novelty=row.novelty
+                )
+            )
         return out
 
     def _decode(self, path: Path) -> np.ndarray | str:
@@ -134,3 +207,4 @@ class OnnxPredictor:
             return pixels
         except ImageUnreadable as exc:
             return exc.message
+

@@ -327,7 +327,11 @@ def evaluate(
 def predict(
     ctx: click.Context, model: Path, paths: tuple[Path, ...], top_k: int | None, as_json: bool
 ) -> None:
-    """Classify image files with MODEL. Exit status 1 if any file could not be read."""
+    """Classify image files with MODEL. Exit status 1 if any file could not be read.
+
+    A photo unlike anything MODEL was trained on is marked "unknown" (JSON: "unknown": true,
+    with its "novelty" score); its probabilities are then only a guess among the labels.
+    """
 
     def run() -> int:
         results = _project(ctx).predict(model, list(paths), top_k=top_k, progress=ctx.obj["bars"])
@@ -339,7 +343,8 @@ def predict(
                     click.echo(f"{r.path}: error: {r.error}")
                 else:
                     best = ", ".join(f"{p.label} {p.probability:.3f}" for p in r.predictions)
-                    click.echo(f"{r.path}: {best}")
+                    flag = f"unknown (novelty {r.novelty:.3f}); " if r.unknown else ""
+                    click.echo(f"{r.path}: {flag}{best}")
         return 1 if any(r.error is not None for r in results) else 0
 
     _run(run)

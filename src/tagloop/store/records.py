@@ -132,6 +132,8 @@ class PredictionRecord:
     created: datetime
     results: tuple[Mapping[str, Any], ...]  # [{tag_id, tag_name, tag_type, probability}]
     uncertainty: float
+    novelty: float | None = None  # None: the model predates novelty
+    unknown: bool = False  # unlike anything the model was trained on
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from uuid import uuid4
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     DateTime,
     Float,
     ForeignKey,
@@ -21,6 +22,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -183,6 +185,9 @@ class PredictionRow(Base):
     # [{tag_id, tag_name, tag_type, probability}], highest first.
     results: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     uncertainty: Mapped[float] = mapped_column(Float)
+    # How unlike the model's training images; NULL for models packaged before novelty.
+    novelty: Mapped[float | None] = mapped_column(Float, nullable=True)
+    unknown: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class JobRow(Base):

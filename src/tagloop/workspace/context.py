@@ -13,13 +13,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 from sqlalchemy.orm import Session
 
 from tagloop.config import Settings
 from tagloop.errors import ModelNotFound, NotFound, Unauthorized
 from tagloop.insights.findings import CheckReport
-from tagloop.serve.predictor import OnnxPredictor
+from tagloop.serve.predictor import ImageScore, OnnxPredictor
 from tagloop.store.blobs import BlobStore
 from tagloop.store.db import Database, open_database
 from tagloop.store.queries import projects as project_queries
@@ -67,10 +66,8 @@ class Workspace:
         self._predictors: OrderedDict[str, OnnxPredictor] = OrderedDict()
         self._predictor_lock = threading.Lock()
         self.jobs_changed = threading.Event()  # set when a job is queued; the worker waits on it
-        # (iteration id, image sha256) -> (probabilities, features), for review ranking.
-        self.scores: LruCache[tuple[str, str], tuple[np.ndarray, np.ndarray]] = LruCache(
-            N_CACHED_SCORES
-        )
+        # (iteration id, image sha256) -> what the model says of it, for review ranking.
+        self.scores: LruCache[tuple[str, str], ImageScore] = LruCache(N_CACHED_SCORES)
         # Data-check reports by content key (project, backbone, images, tags, groups).
         self.check_reports: Memo[str, CheckReport] = Memo(N_CACHED_CHECK_REPORTS)
 

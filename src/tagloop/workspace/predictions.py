@@ -14,6 +14,7 @@ import numpy as np
 from tagloop.errors import ImageTooLarge, ImageUnreadable, NotFound
 from tagloop.ingest.fetch import fetch_image_url
 from tagloop.review.select import rank_for_review, uncertainty
+from tagloop.serve.predictor import ImageScore
 from tagloop.store.queries import images as image_queries
 from tagloop.store.queries import iterations as iteration_queries
 from tagloop.store.queries import predictions as queries
@@ -30,7 +31,8 @@ MAX_SCORED_UNTAGGED = 5000  # untagged images scored per suggestion query
 
 @dataclass(frozen=True)
 class Answer:
-    """What the prediction endpoint answers: one probability per tag, highest first."""
+    """What the prediction endpoint answers: one probability per tag, highest first, and
+    whether the photo is unlike anything the model was trained on."""
 
     id: str
     project_id: str
@@ -38,6 +40,8 @@ class Answer:
     created: datetime
     predictions: tuple[dict[str, Any], ...]  # {tag_id, tag_name, tag_type, probability}
     stored: PredictionRecord | None = None
+    unknown: bool = False
+    novelty: float | None = None  # None: the model was packaged before novelty
 
 
 def read_url(ws: Workspace, url: str) -> bytes:
@@ -150,6 +154,8 @@ class Suggestion:
     image: ImageRecord
     predictions: tuple[dict[str, Any], ...]
     uncertainty: float
+    unknown: bool = False
+    novelty: float | None = None
 
 
 def suggest_images(
@@ -169,22 +175,29 @@ def suggest_images(
     ids = [str(t["id"]) for t in iteration.tags]
     columns = [ids.index(t) for t in tag_ids if t in ids]
     keep = [
-        (img, proba, feats)
-        for img, proba, feats in scored
-        if not tag_ids or any(proba[j] >= threshold for j in columns)
+        (img, score)
+        for img, score in scored
+        if not tag_ids or any(score.proba[j] >= threshold for j in columns)
     ]
     if not keep:
         return []
-    proba = np.stack([p for _, p, _ in keep])
-    features = np.stack([f for _, _, f in keep])
+    proba = np.stack([score.proba for _, score in keep])
+    unknown = np.array([score.unknown for _, score in keep])
     multilabel = iteration.is_multilabel
     scores = uncertainty(proba, multilabel=multilabel)
-    order = rank_for_review(proba, features, multilabel=multilabel)
+    order = rank_for_review(
+        proba,
+        np.stack([score.features for _, score in keep]),
+        multilabel=multilabel,
+        unknown=unknown,
+    )
     return [
         Suggestion(
             image=keep[i][0],
             predictions=_results(iteration, proba[i]),
             uncertainty=round(float(scores[i]), 6),
+            unknown=keep[i][1].unknown,
+            novelty=keep[i][1].novelty,
         )
         for i in order
     ]
@@ -204,7 +217,9 @@ def count_suggested(
     ids = [str(t["id"]) for t in iteration.tags]
     return {
         tag_id: sum(
-            1 for _, proba, _ in scored if round(float(proba[ids.index(tag_id)]), 6) >= threshold
+            1
+            for _, score in scored
+            if round(float(score.proba[ids.index(tag_id)]), 6) >= threshold
         )
         if tag_id in ids
         else 0
@@ -214,9 +229,9 @@ def count_suggested(
 
 def _scored_untagged(
     ws: Workspace, access: Access, project_id: str, iteration_id: str
-) -> tuple[IterationRecord, list[tuple[ImageRecord, np.ndarray, np.ndarray]]]:
-    """The newest untagged images (up to MAX_SCORED_UNTAGGED) with the iteration's
-    probabilities and features; images that cannot be scored are left out.
+) -> tuple[IterationRecord, list[tuple[ImageRecord, ImageScore]]]:
+    """The newest untagged images (up to MAX_SCORED_UNTAGGED) with what the iteration's model
+    says of them; images that cannot be scored are left out.
     """
     iteration = trained_iteration(ws, access, project_id, iteration_id)
     with ws.session() as session:
@@ -226,11 +241,9 @@ def _scored_untagged(
             query=ImageQuery(tagging="Untagged", take=MAX_SCORED_UNTAGGED),
         )
     scored = [
-        (img, proba, feats)
-        for img, (proba, feats) in zip(
-            untagged, _score_images(ws, iteration, untagged), strict=True
-        )
-        if proba is not None and feats is not None
+        (img, score)
+        for img, score in zip(untagged, _score_images(ws, iteration, untagged), strict=True)
+        if score is not None
     ]
     return iteration, scored
 
@@ -248,11 +261,19 @@ def _predict(
         raise ImageTooLarge(f"The image is {len(data):,} bytes; the limit is {limit:,} bytes.")
     predictor = ws.predictor(iteration)
     pixels, (width, height) = predictor.decode_with_size(data)  # raises ImageUnreadable
-    proba, features = predictor.predict_with_features(pixels[None])
-    results = _results(iteration, proba[0])
-    score = float(uncertainty(proba, multilabel=predictor.is_multilabel)[0])
+    scored = predictor.score(pixels[None]).rows()[0]
+    results = _results(iteration, scored.proba)
+    score = float(uncertainty(scored.proba[None], multilabel=predictor.is_multilabel)[0])
     if not store:
-        return Answer(str(uuid4()), iteration.project_id, iteration.id, _utcnow(), results)
+        return Answer(
+            str(uuid4()),
+            iteration.project_id,
+            iteration.id,
+            _utcnow(),
+            results,
+            unknown=scored.unknown,
+            novelty=scored.novelty,
+        )
     sha = ws.blobs.put(data)
     with ws.session() as session:
         record = queries.add_prediction(
@@ -266,6 +287,8 @@ def _predict(
             application=application,
             results=results,
             uncertainty=score,
+            novelty=scored.novelty,
+            unknown=scored.unknown,
         )
         # Retention: the oldest beyond the count, and those past the age, go (their images too).
         dropped = queries.trim_predictions(
@@ -276,8 +299,17 @@ def _predict(
             spare=record.id,
         )
     collect_blobs(ws, dropped)  # only blobs nothing else refers to (the new one is referred to)
-    ws.scores.put((iteration.id, sha), (np.asarray(proba[0]), np.asarray(features[0])))
-    return Answer(record.id, record.project_id, iteration.id, record.created, results, record)
+    ws.scores.put((iteration.id, sha), scored)
+    return Answer(
+        record.id,
+        record.project_id,
+        iteration.id,
+        record.created,
+        results,
+        record,
+        unknown=scored.unknown,
+        novelty=scored.novelty,
+    )
 
 
 def _results(iteration: IterationRecord, row: np.ndarray) -> tuple[dict[str, Any], ...]:
@@ -309,7 +341,9 @@ def _rank_predictions(ws: Workspace, preds: list[PredictionRecord]) -> list[int]
         return []
     iteration_ids = {p.iteration_id for p in preds}
     if len(iteration_ids) > 1:
-        return sorted(range(len(preds)), key=lambda i: -preds[i].uncertainty)
+        return sorted(
+            range(len(preds)), key=lambda i: (not preds[i].unknown, -preds[i].uncertainty)
+        )
     with ws.session() as session:
         iteration = iteration_queries.get_iteration(
             session, project_id=preds[0].project_id, iteration_id=preds[0].iteration_id
@@ -324,27 +358,30 @@ def _rank_predictions(ws: Workspace, preds: list[PredictionRecord]) -> list[int]
     cached = [ws.scores.get((p.iteration_id, p.sha256)) for p in preds]
     features = None
     if all(c is not None for c in cached):
-        features = np.stack([c[1] for c in cached if c is not None])
+        features = np.stack([c.features for c in cached if c is not None])
     multilabel = iteration.is_multilabel
-    return [int(i) for i in rank_for_review(proba, features, multilabel=multilabel)]
+    unknown = np.array([p.unknown for p in preds], dtype=bool)
+    return [
+        int(i) for i in rank_for_review(proba, features, multilabel=multilabel, unknown=unknown)
+    ]
 
 
 def _score_images(
     ws: Workspace, iteration: IterationRecord, images: Sequence[ImageRecord]
-) -> list[tuple[np.ndarray | None, np.ndarray | None]]:
-    """(probabilities, features) per image with the iteration's model; cached per content."""
+) -> list[ImageScore | None]:
+    """What the iteration's model says of each image (None: unreadable); cached per content."""
     return score_contents(ws, iteration, [(img.id, img.sha256) for img in images])
 
 
 def score_contents(
     ws: Workspace, iteration: IterationRecord, contents: Sequence[tuple[str, str]]
-) -> list[tuple[np.ndarray | None, np.ndarray | None]]:
-    """(probabilities, features) per stored ``(id, sha256)`` with the iteration's model.
+) -> list[ImageScore | None]:
+    """What the iteration's model says of each stored ``(id, sha256)``.
 
     Cached per content, so images and stored predictions share the work; the id only names
-    the item in warnings. Contents that cannot be read or decoded give ``(None, None)``.
+    the item in warnings. Contents that cannot be read or decoded give None.
     """
-    out: list[tuple[np.ndarray | None, np.ndarray | None]] = []
+    out: list[ImageScore | None] = []
     missing = {sha: ident for ident, sha in contents if (iteration.id, sha) not in ws.scores}
     todo = list(missing.items())
     if todo:
@@ -359,12 +396,11 @@ def score_contents(
                 except (ImageUnreadable, OSError) as exc:
                     logger.warning("cannot score image %s: %s", ident, exc)
             if pixels:
-                proba, feats = predictor.predict_with_features(np.stack(pixels))
-                for sha, p, f in zip(chunk, proba, feats, strict=True):
-                    ws.scores.put((iteration.id, sha), (np.asarray(p), np.asarray(f)))
+                rows = predictor.score(np.stack(pixels)).rows()
+                for sha, row in zip(chunk, rows, strict=True):
+                    ws.scores.put((iteration.id, sha), row)
     for _, sha in contents:
-        hit = ws.scores.get((iteration.id, sha))
-        out.append((None, None) if hit is None else hit)
+        out.append(ws.scores.get((iteration.id, sha)))
     return out
 
 

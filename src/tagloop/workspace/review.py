@@ -36,6 +36,8 @@ class ReviewItem:
     created: datetime
     predictions: tuple[dict[str, Any], ...]  # {tag_id, tag_name, tag_type, probability}
     uncertainty: float  # in [0, 1]; higher means the model is less sure, so a label helps more
+    unknown: bool = False  # unlike anything the model was trained on (ranked first)
+    novelty: float | None = None
 
 
 @dataclass(frozen=True)
@@ -59,7 +61,8 @@ def review_queue(
     prediction made by an older iteration is scored again, so the two kinds compare on one
     scale, and ``predictions`` are that iteration's. The order is
     :func:`~tagloop.review.select.rank_for_review` over the iteration's probabilities and
-    features: uncertain first, spread over the feature space so near-copies do not fill the top.
+    features: photos unlike the training images ("unknown") first, then uncertain ones, spread
+    over the feature space so near-copies do not fill the top.
     At most the newest ``MAX_SCORED_UNTAGGED`` of each kind are considered.
     """
     if not 0 <= take <= MAX_REVIEW_TAKE:
@@ -68,17 +71,22 @@ def review_queue(
     candidates = _candidates(ws, project_id)
     scored = score_contents(ws, iteration, [(ident, sha) for _, ident, sha, _ in candidates])
     keep = [
-        (candidate, proba, features)
-        for candidate, (proba, features) in zip(candidates, scored, strict=True)
-        if proba is not None and features is not None
+        (candidate, score)
+        for candidate, score in zip(candidates, scored, strict=True)
+        if score is not None
     ]
     if not keep:
         return ReviewQueue(iteration, [], 0)
-    proba = np.stack([p for _, p, _ in keep])
-    features = np.stack([f for _, _, f in keep])
+    proba = np.stack([score.proba for _, score in keep])
     multilabel = iteration.is_multilabel
     scores = uncertainty(proba, multilabel=multilabel)
-    order = rank_for_review(proba, features, multilabel=multilabel, n_diverse=take)
+    order = rank_for_review(
+        proba,
+        np.stack([score.features for _, score in keep]),
+        multilabel=multilabel,
+        unknown=np.array([score.unknown for _, score in keep], dtype=bool),
+        n_diverse=take,
+    )
     items = [
         ReviewItem(
             kind=keep[i][0][0],
@@ -87,6 +95,8 @@ def review_queue(
             created=keep[i][0][3],
             predictions=tag_results(iteration, proba[i]),
             uncertainty=round(float(scores[i]), 6),
+            unknown=keep[i][1].unknown,
+            novelty=keep[i][1].novelty,
         )
         for i in order[:take]
     ]

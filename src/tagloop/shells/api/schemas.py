@@ -366,7 +366,18 @@ class ResultsOut(BaseModel):
 # Prediction and review ---------------------------------------------------------------------------
 
 
-class PredictionOut(BaseModel):
+class NoveltyOut(BaseModel):
+    unknown: bool = Field(
+        description="The photo is unlike anything the model was trained on; its probabilities "
+        "are then only a guess among the tags (label it, or tag it Negative)."
+    )
+    novelty: float | None = Field(
+        description="How unlike the training images (mean cosine distance to the 5 nearest); "
+        "unknown above the model's threshold. Null for models trained before novelty."
+    )
+
+
+class PredictionOut(NoveltyOut):
     id: str
     iteration_id: str
     created: Time
@@ -374,7 +385,7 @@ class PredictionOut(BaseModel):
     is_stored: bool
 
 
-class StoredPredictionOut(BaseModel):
+class StoredPredictionOut(NoveltyOut):
     id: str
     iteration_id: str
     created: Time
@@ -404,7 +415,7 @@ class PromoteIn(_In):
     items: Annotated[list[PromoteItemIn], Field(min_length=1, max_length=256)]
 
 
-class ReviewItemOut(BaseModel):
+class ReviewItemOut(NoveltyOut):
     kind: Literal["prediction", "image"]
     id: str
     created: Time

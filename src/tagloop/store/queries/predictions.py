@@ -25,6 +25,8 @@ def add_prediction(
     application: str | None,
     results: Sequence[Mapping[str, Any]],
     uncertainty: float,
+    novelty: float | None = None,
+    unknown: bool = False,
 ) -> PredictionRecord:
     row = PredictionRow(
         project_id=project_id,
@@ -36,6 +38,8 @@ def add_prediction(
         application=application,
         results=[dict(r) for r in results],
         uncertainty=uncertainty,
+        novelty=novelty,
+        unknown=unknown,
     )
     session.add(row)
     session.flush()
@@ -134,4 +138,6 @@ def _record(row: PredictionRow) -> PredictionRecord:
         created=row.created,
         results=tuple(row.results),
         uncertainty=row.uncertainty,
+        novelty=row.novelty,
+        unknown=bool(row.unknown),
     )

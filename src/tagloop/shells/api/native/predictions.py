@@ -36,6 +36,8 @@ def _answer_out(answer: Answer) -> PredictionOut:
         created=answer.created,
         predictions=probabilities_out(answer.predictions),
         is_stored=answer.stored is not None,
+        unknown=answer.unknown,
+        novelty=answer.novelty,
     )
 
 
@@ -106,6 +108,8 @@ async def get_predictions(
                 width=p.width,
                 height=p.height,
                 uncertainty=p.uncertainty,
+                unknown=p.unknown,
+                novelty=p.novelty,
                 predictions=probabilities_out(p.results),
                 file_url=links.prediction(project_id, p.id),
                 thumbnail_url=links.prediction(project_id, p.id, "thumbnail"),
@@ -149,8 +153,9 @@ async def get_review(
 ) -> ReviewOut:
     """Stored predictions and untagged images in one list, the one a label helps most first.
 
-    One iteration scores every item, so both kinds compare; the order is by uncertainty,
-    spread over the model's feature space so near-copies do not crowd the top.
+    One iteration scores every item, so both kinds compare; photos unlike the training images
+    (``unknown``) come first, then by uncertainty, spread over the model's feature space so
+    near-copies do not crowd the top.
     """
     queue = await call(
         review.review_queue,
@@ -174,6 +179,8 @@ async def get_review(
                 file_url=url[item.kind](project_id, item.id, "file"),
                 predictions=probabilities_out(item.predictions),
                 uncertainty=item.uncertainty,
+                unknown=item.unknown,
+                novelty=item.novelty,
             )
             for item in queue.items
         ],

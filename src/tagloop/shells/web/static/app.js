@@ -603,6 +603,8 @@ function initQuickTest() {
         li.append(label, bar, value);
         return li;
       }));
+      document.getElementById("qt-unknown").hidden = !answer.unknown;
+      document.getElementById("qt-novelty").textContent = answer.novelty === null ? "" : answer.novelty.toFixed(3);
       note.textContent = store ? "Kept under Predictions, where you can tag it." : "Not stored.";
       document.getElementById("qt-result").hidden = false;
     } catch (err) {
