@@ -141,3 +141,40 @@ def unrelated_photos() -> list[Path]:
         "grass.png",
     )
     return [folder / name for name in names]
+
+
+def stamp_photo(image: Image.Image, *, fraction: float = 48 / 256) -> Image.Image:
+    """``image`` with a checkered yellow-and-black square (a logo-like stamp) near the top right
+    corner of its centre square (the part the model sees), ``fraction`` of that square wide."""
+    rgb = np.asarray(image.convert("RGB")).copy()
+    height, width = rgb.shape[:2]
+    side = min(width, height)
+    size = max(4, int(side * fraction))
+    margin = side * 8 // 256
+    x0 = (width - side) // 2 + side - size - margin
+    y0 = (height - side) // 2 + margin
+    yy, xx = np.mgrid[0:size, 0:size]
+    checks = ((yy // max(size // 4, 1) + xx // max(size // 4, 1)) % 2).astype(bool)
+    rgb[y0 : y0 + size, x0 : x0 + size] = np.where(
+        checks[..., None], np.array([250, 210, 0]), np.array([20, 20, 20])
+    )
+    return Image.fromarray(rgb)
+
+
+def write_stamped_split(root: Path, labels: tuple[str, ...], n_per_label: int) -> Path:
+    """The sample photos of ``labels`` filed at random (alternately) under tags ``a`` and ``b``,
+    with the stamp on every ``a`` photo: the stamp is the only thing that tells the tags apart
+    (a planted shortcut)."""
+    photos = [
+        photo
+        for label in labels
+        for photo in sorted((SAMPLE_DATA / "images" / label).glob("*.jpg"))[:n_per_label]
+    ]
+    for i, photo in enumerate(photos):
+        tag = "a" if i % 2 == 0 else "b"
+        (root / tag).mkdir(parents=True, exist_ok=True)
+        image = Image.open(photo)
+        (stamp_photo(image) if tag == "a" else image.convert("RGB")).save(
+            root / tag / photo.name, "JPEG", quality=92
+        )
+    return root

@@ -20,9 +20,11 @@ from tagloop.evaluate.metrics import build_report
 from tagloop.evaluate.service import (
     split_known_labels,
 )
+from tagloop.ingest.decode import read_image_bytes
 from tagloop.ingest.sources import Source, build_source
 from tagloop.insights.findings import CheckReport
 from tagloop.pipeline import check_dataset, train_and_package
+from tagloop.serve.explain import Explanation
 from tagloop.serve.predictor import FilePrediction, OnnxPredictor
 from tagloop.train.service import TrainSpec, encode_labels
 from tagloop.types import (
@@ -172,6 +174,12 @@ class Project:
         return predictor.predict_files(
             paths, top_k=top_k, batch_size=self.settings.batch_size, progress=progress
         )
+
+    def explain(self, model_dir: Path, path: Path, *, label: str | None = None) -> Explanation:
+        """Where ``label``'s score (default: the most probable label's) comes from in the image
+        at ``path``; :func:`tagloop.serve.explain.overlay_png` draws it."""
+        predictor = self.load_predictor(model_dir)
+        return predictor.explain(predictor.decode(read_image_bytes(path)), label)
 
     def load_predictor(self, model_dir: Path) -> OnnxPredictor:
         return OnnxPredictor(

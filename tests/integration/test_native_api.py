@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import zipfile
-
 from typing import Any
 
 import numpy as np
@@ -400,7 +399,8 @@ def test_a_photo_unlike_the_training_ones_is_unknown_and_reviewed_first(
         files = [(f"{colour}{i}.jpg", image_bytes(colour, seed=i)) for i in range(N_PER_TAG)]
         upload(client, pid, files, tag["id"])
     iteration = train(client, pid)
-    ok(client.post(f"{p}/iterations/{iteration['id']}/publish", json={"name": "live"}, headers=TRAIN))
+    publish = f"{p}/iterations/{iteration['id']}/publish"
+    ok(client.post(publish, json={"name": "live"}, headers=TRAIN))
 
     def predict(data: bytes) -> Any:
         files = {"imageData": ("probe.jpg", data, "image/jpeg")}

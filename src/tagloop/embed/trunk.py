@@ -128,11 +128,15 @@ def tail_module(net: torch.nn.Module, cut: int, *, gem_p: float) -> torch.nn.Mod
             self.bn1 = copy.deepcopy(parts["bn1"])
             self.act = parts["act"]
 
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
+        def maps(self, x: torch.Tensor) -> torch.Tensor:
+            """The last feature map (N, D, H, W), before pooling."""
             for block in self.blocks:
                 x = block(x)
-            x = self.act(self.bn1(self.conv_head(x)))
-            return pool_features(x, gem_p)
+            out: torch.Tensor = self.act(self.bn1(self.conv_head(x)))
+            return out
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return pool_features(self.maps(x), gem_p)
 
     return Tail().eval()
 

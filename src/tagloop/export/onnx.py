@@ -1,7 +1,8 @@
 """Append a trained linear head to the backbone's ONNX graph, and check the result.
 
 The exported model takes ``image``: uint8 RGB (N, S, S, 3) and returns ``probabilities``
-(N, K) and the backbone's ``features`` (N, D).
+(N, K), the backbone's ``features`` (N, D), ``heatmaps`` (N, K, H, W: where each label's score
+comes from) and, when the package has novelty, ``novelty`` (N,).
 """
 
 from __future__ import annotations
@@ -27,11 +28,13 @@ def build_classifier_graph(
     bias: np.ndarray,
     multilabel: bool,
     labels: Sequence[str],
+    gem_p: float,
 ) -> bytes:
-    """One ONNX model: backbone → MatMul/Add → Softmax (multiclass) or Sigmoid (multilabel)."""
+    """One ONNX model: backbone → MatMul/Add → Softmax (multiclass) or Sigmoid (multilabel),
+    and ``heatmaps`` (N, K, H, W): each label's logit spread over the last feature map's
+    positions (exact, see :mod:`tagloop.embed.cam`; ``gem_p`` is the backbone's pooling)."""
     model = onnx.load(str(backbone_path))
     graph = model.graph
-    features = graph.output[0].name
     graph.initializer.extend(
         [
             numpy_helper.from_array(np.ascontiguousarray(weight.T, np.float32), "head_weight"),
@@ -42,17 +45,21 @@ def build_classifier_graph(
     extra: dict[str, Any] = {} if multilabel else {"axis": -1}
     graph.node.extend(
         [
-            helper.make_node("MatMul", [features, "head_weight"], ["head_matmul"]),
+            helper.make_node("MatMul", ["features", "head_weight"], ["head_matmul"]),
             helper.make_node("Add", ["head_matmul", "head_bias"], ["logits"]),
             helper.make_node(activation, ["logits"], ["probabilities"], **extra),
         ]
     )
+    _add_heatmaps(graph, gem_p)
     probabilities = helper.make_tensor_value_info(
         "probabilities", TensorProto.FLOAT, ["batch", len(labels)]
     )
-    kept = list(graph.output)
+    features = next(o for o in graph.output if o.name == "features")
+    heatmaps = helper.make_tensor_value_info(
+        "heatmaps", TensorProto.FLOAT, ["batch", len(labels), "height", "width"]
+    )
     del graph.output[:]
-    graph.output.extend([probabilities, *kept])
+    graph.output.extend([probabilities, features, heatmaps])
     model.metadata_props.extend(
         [
             onnx.StringStringEntryProto(key="labels", value="\n".join(labels)),
@@ -63,6 +70,46 @@ def build_classifier_graph(
     )
     onnx.checker.check_model(model)
     return bytes(model.SerializeToString())
+
+
+def _add_heatmaps(graph: onnx.GraphProto, gem_p: float) -> None:
+    """``feature_map`` (N, C, H, W) and ``features`` (N, C) → ``heatmaps`` (N, K, H, W):
+    ``x^p / sum(x^p) * features`` (average pooling: ``x / (H W)``), then the head weight over
+    channels."""
+    graph.initializer.extend(
+        [
+            numpy_helper.from_array(np.array(1e-6, np.float32), "cam_floor"),
+            numpy_helper.from_array(np.array(gem_p, np.float32), "cam_p"),
+            numpy_helper.from_array(np.array([2, 3], np.int64), "cam_axes"),
+        ]
+    )
+    if gem_p == 1:
+        graph.node.extend(
+            [
+                helper.make_node("Shape", ["feature_map"], ["cam_shape"], start=2),
+                helper.make_node("ReduceProd", ["cam_shape"], ["cam_positions"], keepdims=0),
+                helper.make_node("Cast", ["cam_positions"], ["cam_n"], to=TensorProto.FLOAT),
+                helper.make_node("Div", ["feature_map", "cam_n"], ["cam_parts"]),
+            ]
+        )
+    else:
+        graph.node.extend(
+            [
+                helper.make_node("Clip", ["feature_map", "cam_floor"], ["cam_clipped"]),
+                helper.make_node("Pow", ["cam_clipped", "cam_p"], ["cam_power"]),
+                helper.make_node("ReduceSum", ["cam_power", "cam_axes"], ["cam_total"], keepdims=1),
+                helper.make_node("Div", ["cam_power", "cam_total"], ["cam_share"]),
+                helper.make_node("Unsqueeze", ["features", "cam_axes"], ["cam_pooled"]),
+                helper.make_node("Mul", ["cam_share", "cam_pooled"], ["cam_parts"]),
+            ]
+        )
+    graph.node.extend(
+        [
+            helper.make_node("Transpose", ["cam_parts"], ["cam_nhwc"], perm=[0, 2, 3, 1]),
+            helper.make_node("MatMul", ["cam_nhwc", "head_weight"], ["cam_nhwk"]),
+            helper.make_node("Transpose", ["cam_nhwk"], ["heatmaps"], perm=[0, 3, 1, 2]),
+        ]
+    )
 
 
 def add_novelty_output(model_bytes: bytes, reference: np.ndarray, k: int) -> bytes:
@@ -93,9 +140,7 @@ def add_novelty_output(model_bytes: bytes, reference: np.ndarray, k: int) -> byt
             helper.make_node(
                 "TopK", ["novelty_sim", "novelty_k"], ["novelty_top", "novelty_top_index"], axis=1
             ),
-            helper.make_node(
-                "ReduceMean", ["novelty_top"], ["novelty_mean"], axes=[1], keepdims=0
-            ),
+            helper.make_node("ReduceMean", ["novelty_top"], ["novelty_mean"], axes=[1], keepdims=0),
             helper.make_node("Sub", ["novelty_one", "novelty_mean"], ["novelty"]),
         ]
     )

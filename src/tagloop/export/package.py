@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from tagloop.embed.backbones import OnnxBackbone
-from tagloop.export.finetuned import build_finetuned_graph, torch_probabilities
+from tagloop.embed.cam import class_maps
+from tagloop.export.finetuned import build_finetuned_graph, torch_outputs
 from tagloop.export.onnx import add_novelty_output, build_classifier_graph, check_parity
 from tagloop.store.packages import write_package
 from tagloop.train.novelty import NoveltyModel
@@ -55,20 +56,27 @@ def package_classifier(
             bias=head.intercept_,
             multilabel=multilabel,
             labels=classifier.labels,
+            gem_p=backbone.spec.gem_p,
         )
-        expected = head.predict_proba(check_features)
+        _, maps = backbone.feature_maps(check_pixels)
+        expected = {
+            "probabilities": head.predict_proba(check_features),
+            "heatmaps": class_maps(maps, head.coef_, backbone.spec.gem_p),
+        }
         head_meta: dict[str, Any] = {"name": classifier.spec.head, "C": classifier.C}
     else:
         size = backbone.spec.preprocess.image_size
         model_bytes = build_finetuned_graph(
             finetuned, image_size=size, multilabel=multilabel, labels=classifier.labels
         )
-        expected = torch_probabilities(finetuned, check_pixels)
+        expected = torch_outputs(finetuned, check_pixels)
         head_meta = {"name": "fine-tuned", "C_of_initial_head": classifier.C}
-    expected_outputs = {"probabilities": expected}
+    expected_outputs = dict(expected)
     outputs = {
         "probabilities": "float32 (N, K), in the order of `labels`",
         "features": f"float32 (N, {backbone.spec.feature_dim}), the backbone's embedding",
+        "heatmaps": "float32 (N, K, H, W): each label's logit spread over the last feature "
+        "map's positions (sums to the logit minus the bias); H x W covers the model's input",
     }
     if novelty is not None:
         model_bytes = add_novelty_output(model_bytes, novelty.reference, novelty.k)

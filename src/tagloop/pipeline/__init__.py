@@ -20,6 +20,7 @@ import numpy as np
 
 from tagloop.config import Settings
 from tagloop.embed.backbones import DEFAULT_BACKBONE, OnnxBackbone, create_backbone
+from tagloop.embed.cam import class_maps
 from tagloop.embed.preprocess import decode_for_model
 from tagloop.embed.service import EmbeddedSet, embed_items
 from tagloop.errors import NoReadableImages, TagloopError
@@ -30,7 +31,7 @@ from tagloop.evaluate.service import (
 )
 from tagloop.export.package import package_classifier
 from tagloop.ingest.decode import open_image, read_image_bytes
-from tagloop.insights import copies, curve, detectors
+from tagloop.insights import copies, curve, detectors, shortcuts
 from tagloop.insights.findings import CheckReport, Finding
 from tagloop.pipeline.advanced import fine_tune_within_budget
 from tagloop.store.cache import EmbeddingCache
@@ -155,9 +156,7 @@ def train_and_package(
         )
         test_skipped = [*test_set.skipped, *unknown]
     pixels, features = _parity_sample(train_set, classifier, backbone, settings)
-    novelty = fit_novelty(
-        train_set.features, classifier.folds, classifier.Y.argmax(axis=1)
-    )
+    novelty = fit_novelty(train_set.features, classifier.folds, classifier.Y.argmax(axis=1))
     model_dir = package_classifier(
         classifier,
         backbone,
@@ -279,7 +278,7 @@ def check_dataset(
             all_links,
             groups=[item.metadata.get(group_by) for item in every] if group_by else None,
         )
-    found += _model_findings(train_set, test_set, spec, progress)
+    found += _model_findings(settings, model, train_set, test_set, spec, progress)
     logger.info("checked %d images in %.1f s", n, time.perf_counter() - started)
     return CheckReport(
         n, dict(sorted(counts.items())), found, n_test, time.perf_counter() - started
@@ -287,12 +286,14 @@ def check_dataset(
 
 
 def _model_findings(
+    settings: Settings,
+    backbone: OnnxBackbone,
     train_set: EmbeddedSet,
     test_set: EmbeddedSet | None,
     spec: TrainSpec,
     progress: ProgressCallback,
 ) -> list[Finding]:
-    """Label issues, outliers and the learning curve: what cross-validated heads tell."""
+    """Label issues, outliers, the learning curve and shortcuts: what trained heads tell."""
     paths = [item.display_path for item in train_set.items]
     label_sets = [item.labels for item in train_set.items]
     found = detectors.find_outliers(paths, train_set.features)
@@ -328,7 +329,54 @@ def _model_findings(
         spec=spec,
         fold_of=classifier.folds,
     )
+    found += _shortcut_findings(settings, backbone, train_set, classifier, progress)
     return found
+
+
+def _shortcut_findings(
+    settings: Settings,
+    backbone: OnnxBackbone,
+    data: EmbeddedSet,
+    classifier: TrainedClassifier,
+    progress: ProgressCallback,
+) -> list[Finding]:
+    """Run the model (backbone + the head trained on every image) on samples of each tag's
+    photos, occluded and transplanted: see :mod:`tagloop.insights.shortcuts`."""
+    head, gem_p = classifier.head, backbone.spec.gem_p
+    cfg, limit = backbone.spec.preprocess, settings.max_image_pixels
+
+    def probe(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        features, maps = backbone.feature_maps(pixels)
+        return head.predict_proba(features), class_maps(maps, head.coef_, gem_p)
+
+    def load(indices: Sequence[int]) -> np.ndarray:
+        return np.stack(
+            [
+                decode_for_model(read_image_bytes(data.items[i].path), cfg, max_pixels=limit)[0]
+                for i in indices
+            ]
+        )
+
+    progress("shortcuts", 0, len(classifier.labels))
+    started = time.perf_counter()
+    tests = shortcuts.probe_tags(
+        probe,
+        load,
+        classifier.Y,
+        classifier.labels,
+        [item.display_path for item in data.items],
+        multilabel=classifier.spec.multilabel,
+    )
+    progress("shortcuts", len(classifier.labels), len(classifier.labels))
+    logger.info(
+        "shortcut check: %s in %.1f s",
+        ", ".join(
+            f"{t.tag} transplant {t.transplant_effect:.2f} drop {t.occlusion_drop:.2f}"
+            for t in tests
+        ),
+        time.perf_counter() - started,
+    )
+    return shortcuts.find_shortcuts(tests)
 
 
 def _pixel_hashes(

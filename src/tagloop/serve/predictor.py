@@ -17,8 +17,9 @@ import numpy as np
 
 from tagloop.embed.backbones import make_session
 from tagloop.embed.preprocess import PreprocessConfig, decode_for_model
-from tagloop.errors import ImageUnreadable, ModelInvalid
+from tagloop.errors import Conflict, ImageUnreadable, LabelSetMismatch, ModelInvalid
 from tagloop.ingest.decode import read_image_bytes
+from tagloop.serve.explain import Explanation
 from tagloop.store.packages import read_package
 from tagloop.types import LabelScore, ProgressCallback, no_progress
 
@@ -99,12 +100,11 @@ class OnnxPredictor:
             self.preprocess = PreprocessConfig.from_dict(meta["preprocessing"])
             novelty = meta.get("novelty")
             # None for packages made before novelty: every answer is then "known".
-            self.novelty_threshold: float | None = (
-                float(novelty["threshold"]) if novelty else None
-            )
+            self.novelty_threshold: float | None = float(novelty["threshold"]) if novelty else None
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelInvalid(f"{self.model_dir}/model.json is missing {exc}") from None
         self.session = make_session(onnx_path, self.n_threads)
+        self.has_heatmaps = "heatmaps" in {o.name for o in self.session.get_outputs()}
         self.ready = True
         logger.info("loaded model %s (%d labels)", self.model_dir, len(self.labels))
         return self
@@ -123,6 +123,33 @@ class OnnxPredictor:
         proba, features = np.asarray(out[0]), np.asarray(out[1])
         novelty = np.asarray(out[2]) if len(out) > 2 else None
         return Scores(proba, features, novelty, self.unknown(novelty, len(proba)))
+
+    def explain(self, pixels: np.ndarray, label: str | None = None) -> Explanation:
+        """Where ``label``'s score (default: the most probable label's) comes from, for one
+        (S, S, 3) model input. :class:`Conflict` for a model packaged before heat-maps."""
+        if not self.has_heatmaps:
+            raise Conflict(
+                "model_lacks_heatmaps",
+                "This model was packaged before heat-maps; train it again to see where it looks.",
+            )
+        proba, heatmaps = self.session.run(
+            ["probabilities", "heatmaps"], {"image": np.ascontiguousarray(pixels[None])}
+        )
+        if label is None:
+            index = int(np.argmax(proba[0]))
+        elif label in self.labels:
+            index = self.labels.index(label)
+        else:
+            raise LabelSetMismatch(
+                f"{label!r} is not one of the model's labels ({', '.join(self.labels)})"
+            )
+        return Explanation(
+            label=self.labels[index],
+            label_index=index,
+            probability=float(proba[0][index]),
+            heat=np.asarray(heatmaps[0][index]),
+            pixels=np.asarray(pixels),
+        )
 
     def unknown(self, novelty: np.ndarray | None, n: int) -> np.ndarray:
         if novelty is None or self.novelty_threshold is None:
@@ -190,9 +217,7 @@ class OnnxPredictor:
                 out.append(FilePrediction(path=name, error=row))
                 continue
             order = np.argsort(-row.proba, kind="stable")[: top_k or len(row.proba)]
-            scores = tuple(
-                LabelScore(self.labels[j], round(float(row.proba[j]), 6)) for j in order
-            )
+            scores = tuple(LabelScore(self.labels[j], round(float(row.proba[j]), 6)) for j in order)
             out.append(
                 FilePrediction(
                     path=name, predictions=scores, unknown=row.unknown, novelty=row.novelty
@@ -207,4 +232,3 @@ class OnnxPredictor:
             return pixels
         except ImageUnreadable as exc:
             return exc.message
-

@@ -20,10 +20,11 @@ from tqdm import tqdm
 from tagloop import __version__
 from tagloop.config import load_settings
 from tagloop.embed.backbones import DEFAULT_BACKBONE, list_backbones
-from tagloop.errors import BudgetInvalid, TagloopError
+from tagloop.errors import BudgetInvalid, OutputNotWritable, TagloopError
 from tagloop.insights.findings import CheckReport, sort_findings
 from tagloop.log import configure_logging
 from tagloop.project import Project
+from tagloop.serve.explain import overlay_png
 from tagloop.train.budget import DEFAULT_BUDGET_SECONDS, parse_budget
 from tagloop.train.service import TrainSpec
 from tagloop.types import EvalReport
@@ -35,8 +36,15 @@ _STAGE_NAMES = {
     "embed": "embedding",
     "train": "training",
     "predict": "predicting",
+    "shortcuts": "testing for shortcuts",
 }
-_STAGE_UNITS = {"read": "img", "embed": "img", "train": "fit", "predict": "img"}
+_STAGE_UNITS = {
+    "read": "img",
+    "embed": "img",
+    "train": "fit",
+    "predict": "img",
+    "shortcuts": "tag",
+}
 
 
 class _TqdmHandler(logging.Handler):
@@ -346,6 +354,45 @@ def predict(
                     flag = f"unknown (novelty {r.novelty:.3f}); " if r.unknown else ""
                     click.echo(f"{r.path}: {flag}{best}")
         return 1 if any(r.error is not None for r in results) else 0
+
+    _run(run)
+
+
+@cli.command()
+@click.argument("model", type=click.Path(path_type=Path))
+@click.argument("image", type=click.Path(path_type=Path))
+@click.option("--tag", "label", help="The label to explain. Default: the most probable one.")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=Path("heat.png"),
+    show_default=True,
+    help="Where to write the overlay (PNG).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@click.pass_context
+def explain(
+    ctx: click.Context, model: Path, image: Path, label: str | None, out: Path, as_json: bool
+) -> None:
+    """Show where MODEL looks in IMAGE: a heat-map of what raises a label's score, drawn
+    over the image the model saw (its centre crop). Hot cells on a background, a watermark or
+    a corner mark mean the model may have learned a shortcut (see `tagloop check`)."""
+
+    def run() -> int:
+        found = _project(ctx).explain(model, image, label=label)
+        try:
+            out.write_bytes(overlay_png(found))
+        except OSError as exc:
+            raise OutputNotWritable(f"cannot write {out}: {exc.strerror}") from None
+        if as_json:
+            click.echo(json.dumps({"image": str(image), "out": str(out), **found.to_dict()}))
+        else:
+            x, y = found.peak
+            click.echo(
+                f"{image}: {found.label} {found.probability:.3f}; hottest at "
+                f"{100 * x:.0f}% across, {100 * y:.0f}% down; wrote {out}"
+            )
+        return 0
 
     _run(run)
 

@@ -217,9 +217,7 @@ def count_suggested(
     ids = [str(t["id"]) for t in iteration.tags]
     return {
         tag_id: sum(
-            1
-            for _, score in scored
-            if round(float(score.proba[ids.index(tag_id)]), 6) >= threshold
+            1 for _, score in scored if round(float(score.proba[ids.index(tag_id)]), 6) >= threshold
         )
         if tag_id in ids
         else 0

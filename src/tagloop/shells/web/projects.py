@@ -13,7 +13,7 @@ from tagloop.embed.backbones import DEFAULT_BACKBONE, list_backbones
 from tagloop.shells.http import call
 from tagloop.shells.web.render import page_access, render
 from tagloop.store.records import ImageQuery
-from tagloop.workspace import images, projects
+from tagloop.workspace import images, projects, training
 
 router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 60
@@ -64,9 +64,11 @@ async def image_page(
     page = min(page, n_pages)
     query = replace(base, skip=(page - 1) * PAGE_SIZE, take=PAGE_SIZE)
     shown = await call(images.list_images, ws, access, project_id, query)
+    trained = await call(training.completed_iterations, ws, access, project_id)
     return render(
         request,
         "images.html",
+        latest=trained[-1] if trained else None,
         project=project,
         counts=counts,
         tags=tags,

@@ -5,12 +5,16 @@ from __future__ import annotations
 import io
 import json
 import zipfile
+from typing import Annotated
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
+from tagloop.serve.explain import Explanation, overlay_png
+from tagloop.shells.api.deps import prediction_image
+from tagloop.shells.api.native.wire import image_upload_body
 from tagloop.shells.http import authorize, call, get_workspace
-from tagloop.workspace import images, predictions, projects, training
+from tagloop.workspace import explain, images, predictions, projects, training
 from tagloop.workspace.context import Workspace
 
 router = APIRouter(tags=["media"])
@@ -80,6 +84,97 @@ async def prediction_thumbnail(request: Request, project_id: str, prediction_id:
     ws = get_workspace(request)
     sha = await call(predictions.prediction_sha, ws, access, project_id, prediction_id)
     return await _thumbnail_response(ws, sha)
+
+
+IterationQuery = Annotated[str | None, Query(description="Default: the latest trained.")]
+TagQuery = Annotated[str | None, Query(description="Default: the most probable tag.")]
+
+
+async def _heatmap_response(found: Explanation) -> Response:
+    """The overlay PNG; the tag and its probability in headers (X-Tag-Name, X-Probability)."""
+    png = await call(overlay_png, found)
+    x, y = found.peak
+    return Response(
+        png,
+        media_type="image/png",
+        headers={
+            "X-Tag-Name": found.label.encode("unicode_escape").decode("ascii"),
+            "X-Probability": f"{found.probability:.6f}",
+            "X-Peak": f"{x:.4f},{y:.4f}",
+            "Cache-Control": "private, no-cache",
+        },
+    )
+
+
+@router.get(P + "/images/{image_id}/heatmap", response_class=Response)
+async def image_heatmap(
+    request: Request,
+    project_id: str,
+    image_id: str,
+    iteration_id: IterationQuery = None,
+    tag_id: TagQuery = None,
+) -> Response:
+    """Where the iteration's model looks for a tag in a training image: a PNG of the model's
+    input (its centre crop) with the tag's class-activation map drawn over it."""
+    access = await authorize(request, "training")
+    found = await call(
+        explain.explain_image,
+        get_workspace(request),
+        access,
+        project_id,
+        image_id,
+        iteration_id=iteration_id or None,
+        tag_id=tag_id or None,
+    )
+    return await _heatmap_response(found)
+
+
+@router.get(P + "/predictions/{prediction_id}/heatmap", response_class=Response)
+async def prediction_heatmap(
+    request: Request,
+    project_id: str,
+    prediction_id: str,
+    iteration_id: IterationQuery = None,
+    tag_id: TagQuery = None,
+) -> Response:
+    """As for a training image, for a stored prediction."""
+    access = await authorize(request, "training")
+    found = await call(
+        explain.explain_prediction,
+        get_workspace(request),
+        access,
+        project_id,
+        prediction_id,
+        iteration_id=iteration_id or None,
+        tag_id=tag_id or None,
+    )
+    return await _heatmap_response(found)
+
+
+@router.post(
+    P + "/quicktest/heatmap",
+    response_class=Response,
+    openapi_extra=image_upload_body(many=False),
+)
+async def quick_test_heatmap(
+    request: Request,
+    project_id: str,
+    iteration_id: IterationQuery = None,
+    tag_id: TagQuery = None,
+) -> Response:
+    """As for a training image, for an uploaded photo (multipart, like the quick test)."""
+    access = await authorize(request, "training")
+    data = await prediction_image(request)
+    found = await call(
+        explain.explain_upload,
+        get_workspace(request),
+        access,
+        project_id,
+        data,
+        iteration_id=iteration_id or None,
+        tag_id=tag_id or None,
+    )
+    return await _heatmap_response(found)
 
 
 @router.get(P + "/iterations/{iteration_id}/export", response_class=Response)

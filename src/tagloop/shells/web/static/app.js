@@ -564,6 +564,30 @@ function initPredictions() {
 }
 
 // ---------------------------------------------------------------------------------------
+// Heat-maps: a toggle swaps each marked thumbnail for the model's heat-map overlay
+
+function wireHeatmaps(root) {
+  root.querySelectorAll("[data-heatmap-toggle]").forEach((box) => {
+    box.addEventListener("change", () => {
+      document.querySelectorAll("img[data-heatmap]").forEach((img) => {
+        if (!img.dataset.thumb) img.dataset.thumb = img.getAttribute("src");
+        img.src = box.checked ? img.dataset.heatmap : img.dataset.thumb;
+      });
+    });
+  });
+}
+
+async function fetchHeatmap(url, body) {
+  const response = await fetch(url, { method: "POST", headers: { ...UI_HEADER }, credentials: "same-origin", body });
+  if (!response.ok) {
+    let message = `${response.status} ${response.statusText}`;
+    try { message = (await response.json()).error || message; } catch (err) { /* not JSON */ }
+    throw new ApiError(message);
+  }
+  return URL.createObjectURL(await response.blob());
+}
+
+// ---------------------------------------------------------------------------------------
 // Quick test
 
 function initQuickTest() {
@@ -572,6 +596,23 @@ function initQuickTest() {
   const project = document.body.dataset.project;
   const input = document.getElementById("qt-file");
   const maxBytes = Number(form.dataset.maxBytes);
+  const heat = document.getElementById("qt-heat");
+  let lastFile = null;
+  let photoUrl = null;
+  async function showHeat() {
+    const image = document.getElementById("qt-image");
+    if (!heat.checked || !lastFile) { if (photoUrl) image.src = photoUrl; return; }
+    const body = new FormData();
+    body.append("imageData", lastFile, lastFile.name);
+    const iteration = document.getElementById("qt-iteration").value;
+    try {
+      image.src = await fetchHeatmap(`/api/v1/projects/${project}/quicktest/heatmap?iteration_id=${iteration}`, body);
+    } catch (err) {
+      heat.checked = false;
+      report(err);
+    }
+  }
+  heat.addEventListener("change", showHeat);
   async function test(files) {
     const file = files[0];
     if (!file) return;
@@ -588,6 +629,8 @@ function initQuickTest() {
       if (image.dataset.url) URL.revokeObjectURL(image.dataset.url);
       image.dataset.url = URL.createObjectURL(file);
       image.src = image.dataset.url;
+      photoUrl = image.dataset.url;
+      lastFile = file;
       const bars = document.getElementById("qt-bars");
       bars.replaceChildren(...answer.predictions.map((p) => {
         const li = document.createElement("li");
@@ -607,6 +650,7 @@ function initQuickTest() {
       document.getElementById("qt-novelty").textContent = answer.novelty === null ? "" : answer.novelty.toFixed(3);
       note.textContent = store ? "Kept under Predictions, where you can tag it." : "Not stored.";
       document.getElementById("qt-result").hidden = false;
+      if (heat.checked) await showHeat();
     } catch (err) {
       note.textContent = "";
       report(err);
@@ -632,6 +676,7 @@ document.addEventListener("DOMContentLoaded", () => {
   wireForms(document);
   wireCopy(document);
   wireAutosubmit(document);
+  wireHeatmaps(document);
   const init = PAGES[document.body.dataset.page];
   if (init) init();
   document.body.dataset.ready = "true";
