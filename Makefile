@@ -55,13 +55,15 @@ PORT ?= 8000
 serve: install
 	exec $(BIN)/tagloop serve --host $(HOST) --port $(PORT) $(if $(DATA_DIR),--data-dir $(DATA_DIR))
 
-# About an hour: benchmarks/training_eval.py alone runs advanced training at 2, 5 and 10 minutes.
+# About an hour: benchmarks/training_eval.py alone runs advanced training at 2, 5 and 10 minutes;
+# benchmarks/trust_eval.py (unknown, shortcuts, label issues) takes about 10.
 bench: install
 	$(BIN)/python benchmarks/run.py
 	$(BIN)/python benchmarks/http_bench.py
 	$(BIN)/python benchmarks/web_bench.py
 	$(BIN)/python benchmarks/check_eval.py
 	$(BIN)/python benchmarks/training_eval.py
+	$(BIN)/python benchmarks/trust_eval.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

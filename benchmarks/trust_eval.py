@@ -82,7 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         backbone = open_backbone(settings, DEFAULT_BACKBONE)
         spec = TrainSpec(group_by="sender_id", near_duplicate_cosine=backbone.spec.copy_cosine)
         data = _embed(settings, backbone, _items())
-        show("photos", f"{len(data.items)} of {len(set(i.labels[0] for i in data.items))} tags")
+        show("photos", f"{len(data.items)} of {len({i.labels[0] for i in data.items})} tags")
         if args.only in (None, "unknown"):
             results["unknown"] = _unknown(settings, backbone, data, spec)
         if args.only in (None, "shortcuts"):
@@ -137,13 +137,16 @@ def _unknown(
     from skimage import data as skdata
 
     folder = Path(skdata.__file__).parent
-    unrelated = _embed(
-        settings, backbone, [ImageItem(folder / n, n) for n in UNRELATED]
-    ).features
+    unrelated = _embed(settings, backbone, [ImageItem(folder / n, n) for n in UNRELATED]).features
     tags = sorted({item.labels[0] for item in data.items})
     labels = np.array([item.labels[0] for item in data.items])
     rng = np.random.default_rng(0)
-    splits = [[t] for t in tags] + [sorted(rng.choice(tags, 3, replace=False)) for _ in range(4)]
+    triples: list[list[str]] = []
+    while len(triples) < 4:
+        triple = sorted(str(t) for t in rng.choice(tags, 3, replace=False))
+        if triple not in triples:
+            triples.append(triple)
+    splits = [[t] for t in tags] + triples
     rows = []
     for held in splits:
         known = np.flatnonzero(~np.isin(labels, held))

@@ -23,12 +23,18 @@ TOUR = {
     "upload-summary": ("test_the_improvement_loop", "upload-summary"),
     "training-images": ("test_the_improvement_loop", "training-images"),
     "train-before": ("test_the_improvement_loop", "train-before"),
-    "train-advanced": ("test_advanced_training_choice_and_a_refused_training", "train-advanced-choice"),  # noqa: E501
+    "train-advanced": (
+        "test_advanced_training_choice_and_a_refused_training",
+        "train-advanced-choice",
+    ),  # noqa: E501
     "training": ("test_the_improvement_loop", "first-training"),
     "trained": ("test_the_improvement_loop", "first-trained"),
     "performance": ("test_the_improvement_loop", "performance-threshold"),
     "performance-cell": ("test_the_improvement_loop", "performance-cell"),
     "quick-test": ("test_the_improvement_loop", "quick-test"),
+    "quick-test-heatmap": ("test_the_improvement_loop", "quick-test-heatmap"),
+    "quick-test-unknown": ("test_the_improvement_loop", "quick-test-unknown"),
+    "performance-heatmaps": ("test_the_improvement_loop", "performance-heatmaps"),
     "published": ("test_the_improvement_loop", "published"),
     "predictions": ("test_the_improvement_loop", "predictions"),
     "compare": ("test_the_improvement_loop", "compare"),

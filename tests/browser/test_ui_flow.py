@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 from playwright.sync_api import Page, expect
 from tests.browser.support import PageProblems, Shots
+from tests.fixtures import unrelated_photos
 from tests.integration.sdk_support import REAL_IMAGES, Server, requires_real_photos
 
 TAGS = ("blazer", "polo")
@@ -140,6 +141,15 @@ def test_the_improvement_loop(page: Page, server: Server, shots: Shots, tmp_path
     page.locator("table.matrix td a").first.click()
     expect(page.locator("#results-title")).to_contain_text("true:")
     shots("performance-cell")
+    # Where the model looks: the toggle swaps each photo for its heat-map overlay.
+    page.get_by_label("Show where the model looks").check()
+    first = page.locator("#results .tile img").first
+    expect(first).to_have_attribute("src", re.compile(r"/heatmap\?iteration_id="))
+    loaded = "img => img.complete && img.naturalWidth === 256"
+    page.wait_for_function(
+        f"() => [...document.querySelectorAll('#results .tile img')].every({loaded})"
+    )
+    shots("performance-heatmaps")
 
     # Quick test a held-out photo, without storing it.
     tab(page, "Quick test")
@@ -150,6 +160,17 @@ def test_the_improvement_loop(page: Page, server: Server, shots: Shots, tmp_path
     expect(result.locator("#qt-bars li")).to_have_count(2)
     expect(page.locator("#qt-note")).to_have_text("Not stored.")
     shots("quick-test")
+    expect(page.locator("#qt-unknown")).to_be_hidden()
+    page.get_by_label("Show where the model looks").check()
+    expect(page.locator("#qt-image")).to_have_attribute("src", re.compile("^blob:"))
+    page.wait_for_function("() => document.getElementById('qt-image').naturalWidth === 256")
+    shots("quick-test-heatmap")
+    page.get_by_label("Show where the model looks").uncheck()
+    # A photo unlike anything it was trained on (a cat): answered, but marked unknown.
+    page.locator("#qt-file").set_input_files(unrelated_photos()[1])
+    expect(page.locator("#qt-unknown")).to_be_visible(timeout=30_000)
+    expect(page.locator("#qt-unknown")).to_contain_text("unlike anything the model was trained on")
+    shots("quick-test-unknown")
 
     # Publish, then a client sends a photo to the prediction endpoint.
     tab(page, "Train")

@@ -394,10 +394,13 @@ def test_a_photo_unlike_the_training_ones_is_unknown_and_reviewed_first(
     with some tag, but says it is unknown; the answer is stored so, and ranks first for review."""
     pid = create_project(client, "novelty")["id"]
     p = f"{API}/projects/{pid}"
+    tag_ids, image_ids = {}, []
     for colour in COLOURS:
         tag = ok(client.post(f"{p}/tags", json={"name": colour}, headers=TRAIN), 201)
+        tag_ids[colour] = tag["id"]
         files = [(f"{colour}{i}.jpg", image_bytes(colour, seed=i)) for i in range(N_PER_TAG)]
-        upload(client, pid, files, tag["id"])
+        summary = upload(client, pid, files, tag["id"])
+        image_ids += [r["image"]["id"] for r in summary["images"]]
     iteration = train(client, pid)
     publish = f"{p}/iterations/{iteration['id']}/publish"
     ok(client.post(publish, json={"name": "live"}, headers=TRAIN))
@@ -420,3 +423,27 @@ def test_a_photo_unlike_the_training_ones_is_unknown_and_reviewed_first(
     assert queue[0]["id"] == strange["id"] and queue[0]["unknown"] is True
     suggested = ok(client.get(f"{p}/predictions", params={"order": "suggested"}, headers=TRAIN))
     assert suggested["predictions"][0]["id"] == strange["id"]
+
+
+    # Heat-maps of a training image, a stored prediction and an upload: PNG overlays.
+    for response in (
+        client.get(f"{p}/images/{image_ids[0]}/heatmap", headers=TRAIN),
+        client.get(f"{p}/predictions/{known['id']}/heatmap", headers=TRAIN),
+        client.post(
+            f"{p}/quicktest/heatmap",
+            params={"tag_id": tag_ids["green"]},
+            files={"imageData": ("p.jpg", checkerboard, "image/jpeg")},
+            headers=TRAIN,
+        ),
+    ):
+        assert response.status_code == 200, response.text
+        assert response.headers["content-type"] == "image/png"
+        assert response.content[:8] == b"\x89PNG\r\n\x1a\n"
+        assert 0.0 <= float(response.headers["x-probability"]) <= 1.0
+    assert response.headers["x-tag-name"] == "green"
+    first = client.get(f"{p}/images/{image_ids[0]}/heatmap", headers=TRAIN)
+    assert first.headers["x-tag-name"] == "red"  # the first image is red: its top tag
+    nope = client.get(f"{p}/images/{image_ids[0]}/heatmap?tag_id=nope", headers=TRAIN)
+    assert (nope.status_code, nope.json()["code"]) == (404, "tag_not_found")
+    locked = client.get(f"{p}/images/{image_ids[0]}/heatmap", headers=PREDICT)
+    assert locked.status_code in (401, 404) and locked.json()["ok"] is False
