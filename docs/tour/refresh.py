@@ -23,10 +23,7 @@ TOUR = {
     "upload-summary": ("test_the_improvement_loop", "upload-summary"),
     "training-images": ("test_the_improvement_loop", "training-images"),
     "train-before": ("test_the_improvement_loop", "train-before"),
-    "train-advanced": (
-        "test_advanced_training_choice_and_a_refused_training",
-        "train-advanced-choice",
-    ),  # noqa: E501
+    "train-advanced": ("test_advanced_training_choice_and_a_refused_training", "train-advanced-choice"),  # noqa: E501
     "training": ("test_the_improvement_loop", "first-training"),
     "trained": ("test_the_improvement_loop", "first-trained"),
     "performance": ("test_the_improvement_loop", "performance-threshold"),
