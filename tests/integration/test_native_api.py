@@ -424,7 +424,6 @@ def test_a_photo_unlike_the_training_ones_is_unknown_and_reviewed_first(
     suggested = ok(client.get(f"{p}/predictions", params={"order": "suggested"}, headers=TRAIN))
     assert suggested["predictions"][0]["id"] == strange["id"]
 
-
     # Heat-maps of a training image, a stored prediction and an upload: PNG overlays.
     for response in (
         client.get(f"{p}/images/{image_ids[0]}/heatmap", headers=TRAIN),

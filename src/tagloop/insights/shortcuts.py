@@ -86,7 +86,9 @@ def probe_tags(
         proba, heatmaps = probe(pixels)
         share = positive_share(heatmaps[:, k]).mean(axis=0)
         grid_h, grid_w = share.shape
-        w = min(WINDOW, grid_h, grid_w)
+        if min(grid_h, grid_w) < 2 * WINDOW:  # a window would not be a small part of the image
+            return []
+        w = WINDOW
         sums = np.lib.stride_tricks.sliding_window_view(share, (w, w)).sum(axis=(2, 3))
         row, col = np.unravel_index(int(np.argmax(sums)), sums.shape)
         size = pixels.shape[1]
@@ -137,10 +139,11 @@ def find_shortcuts(tests: Sequence[ShortcutTest]) -> list[Finding]:
                     f"covering it lowers '{t.tag}' by {t.occlusion_drop:.2f} on average."
                 ),
                 advice=(
-                    "Look at the examples with `tagloop explain`. If the patch is a watermark, "
-                    "stamp, label or background object rather than the thing itself: crop or "
-                    "remove it, vary the background, and add photos of this tag without it "
-                    "(and of other tags with it)."
+                    "See where the model looks in these photos (`tagloop explain`, or the "
+                    "heat-maps on the Performance page). If the patch is a watermark, stamp, "
+                    "label or background object rather than the thing itself: crop or remove "
+                    "it, vary the background, and add photos of this tag without it (and of "
+                    "other tags with it)."
                 ),
                 items=tuple({"path": p, "tag": t.tag} for p in t.examples),
                 extra={

@@ -343,6 +343,8 @@ function renderFinding(project, finding) {
       strip.append(thumbnail(project, item.path, `${item.label} → ${item.suggested_label}?`));
     } else if (item.labels) {
       strip.append(thumbnail(project, item.path, item.labels.join(" + ")));
+    } else if (item.tag) {
+      strip.append(thumbnail(project, item.path, item.tag));
     } else {
       strip.append(thumbnail(project, item.path, item.reason || ""));
     }
