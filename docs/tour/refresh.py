@@ -35,6 +35,7 @@ TOUR = {
     "published": ("test_the_improvement_loop", "published"),
     "predictions": ("test_the_improvement_loop", "predictions"),
     "compare": ("test_the_improvement_loop", "compare"),
+    "shortcut-finding": ("test_the_data_check_shows_a_shortcut", "shortcut-finding"),
 }
 MAX_HEIGHT = 1800  # long pages are cut (the grid goes on below)
 

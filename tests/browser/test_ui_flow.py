@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 from playwright.sync_api import Page, expect
 from tests.browser.support import PageProblems, Shots
-from tests.fixtures import unrelated_photos
+from tests.fixtures import unrelated_photos, write_stamped_split
 from tests.integration.sdk_support import REAL_IMAGES, Server, requires_real_photos
 
 TAGS = ("blazer", "polo")
@@ -325,3 +325,34 @@ def test_advanced_training_choice_and_a_refused_training(
     httpx.post(
         f"{api}/projects/{pid}/iterations/{started.json()['id']}/cancel", headers=key
     )  # leave the server idle for the next test
+
+
+def test_the_data_check_shows_a_shortcut(
+    page: Page, server: Server, shots: Shots, tmp_path: Path
+) -> None:
+    """Photos filed at random under two tags, a stamp on every photo of one: the service's data
+    check (the Train page) reports that the model tells the tags apart by the stamp."""
+    data = write_stamped_split(tmp_path / "data", ("blazer", "body", "hoodie"), 16)
+    key = {"Training-Key": server.training_key}
+    api = f"{server.endpoint}/api/v1"
+    pid = httpx.post(f"{api}/projects", json={"name": "Stamped"}, headers=key).json()["id"]
+    for tag in ("a", "b"):
+        made = httpx.post(f"{api}/projects/{pid}/tags", json={"name": tag}, headers=key).json()
+        files = [("files", (p.name, p.read_bytes(), "image/jpeg")) for p in (data / tag).iterdir()]
+        added = httpx.post(
+            f"{api}/projects/{pid}/images",
+            params={"tag_ids": made["id"]},
+            files=files,
+            headers=key,
+            timeout=120,
+        )
+        assert added.status_code == 200, added.text
+    login(page, server.training_key, f"/projects/{pid}/train")
+    insights = page.locator("#insights")
+    expect(insights).to_have_attribute("data-loaded", "true", timeout=180_000)
+    finding = insights.locator('.finding[data-code="shortcut"]')
+    expect(finding).to_have_count(1)
+    expect(finding).to_contain_text("recognizes 'a' by a small patch in the top right corner")
+    expect(finding.locator(".strip img").first).to_be_visible()
+    finding.scroll_into_view_if_needed()
+    shots("shortcut-finding")
