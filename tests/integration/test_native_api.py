@@ -23,6 +23,7 @@ from tests.integration.api_support import (
     TRAIN,
     create_project,
     image_bytes,
+    login,
     ok,
     train,
     upload,
@@ -446,3 +447,12 @@ def test_a_photo_unlike_the_training_ones_is_unknown_and_reviewed_first(
     assert (nope.status_code, nope.json()["code"]) == (404, "tag_not_found")
     locked = client.get(f"{p}/images/{image_ids[0]}/heatmap", headers=PREDICT)
     assert locked.status_code in (401, 404) and locked.json()["ok"] is False
+
+    # The Predictions page marks it unknown, first, with no tag chosen for it.
+    login(client)
+    page = client.get(f"/projects/{pid}/predictions").text
+    first_item = page.index('class="tile review-item"')
+    assert page.index(f'data-id="{strange["id"]}"') == page.index("data-id=", first_item)
+    assert f'data-id="{strange["id"]}" data-unknown="true"' in page
+    assert f'data-id="{known["id"]}" data-unknown="false"' in page
+    assert "Unlike the training photos" in page

@@ -7,12 +7,14 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import onnx
 import onnxruntime as ort
 import pytest
 from tests.fixtures import TINY, plant_bad_files, write_dataset
 
 from tagloop.config import Settings
 from tagloop.errors import (
+    Conflict,
     ExportMismatch,
     LabelSetMismatch,
     NoReadableImages,
@@ -139,3 +141,28 @@ def test_parity_check_refuses_a_model_that_disagrees(
     pixels = np.zeros((2, 32, 32, 3), dtype=np.uint8)
     with pytest.raises(ExportMismatch, match="probabilities differ.*not written"):
         check_parity(model_bytes, pixels, {"probabilities": np.full((2, 3), 1 / 3) + 0.01})
+
+
+def test_a_model_packaged_before_novelty_and_heat_maps_still_predicts(
+    settings: Settings, dataset: Path, tmp_path: Path
+) -> None:
+    """Packages from before issue 14 have neither output nor `novelty` in model.json: their
+    answers are all "known" (novelty None), and asking for a heat-map says to retrain."""
+    out = tmp_path / "m"
+    Project(settings).train(dataset, out_dir=out, spec=SPEC)
+    model = onnx.load(str(out / "model.onnx"))
+    kept = [o for o in model.graph.output if o.name in ("probabilities", "features")]
+    del model.graph.output[:]
+    model.graph.output.extend(kept)
+    onnx.save(model, str(out / "model.onnx"))
+    meta = json.loads((out / "model.json").read_text())
+    del meta["novelty"]
+    (out / "model.json").write_text(json.dumps(meta))
+
+    photo = next((dataset / "red").glob("*.png"))
+    [answer] = Project(settings).predict(out, [photo])
+    assert answer.error is None and answer.predictions[0].label == "red"
+    assert (answer.unknown, answer.novelty) == (False, None)
+    with pytest.raises(Conflict, match="train it again") as caught:
+        Project(settings).explain(out, photo)
+    assert caught.value.reason == "model_lacks_heatmaps"
