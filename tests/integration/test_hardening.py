@@ -208,3 +208,60 @@ def test_url_fetches_wait_for_their_own_slots(api_settings: Settings) -> None:
             assert time.monotonic() - started >= 1.9  # one slot: the second fetch waited
     finally:
         host.shutdown()
+
+
+def test_collecting_blobs_cannot_remove_a_file_an_upload_just_wrote(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Project A deletes its image while project B uploads the same bytes: the deletion's
+    collection runs after B wrote the file and before B's row is committed. B's image keeps
+    its file."""
+    from tagloop.store.queries import images as image_queries
+    from tagloop.workspace import images
+    from tagloop.workspace.context import Access
+
+    data = image_bytes("red", seed=1)
+    first = create_project(client, "first")["id"]
+    second = create_project(client, "second")["id"]
+    [added] = upload(client, first, [("a.jpg", data)])["images"]
+    ws = client.app.state.workspace  # type: ignore[attr-defined]
+    real_add = image_queries.add_image
+
+    def add_while_another_project_deletes(*args: object, **kwargs: object) -> str:
+        images.delete_images(ws, Access(role="training"), first, [added["image"]["id"]])
+        return real_add(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(image_queries, "add_image", add_while_another_project_deletes)
+    [kept] = upload(client, second, [("b.jpg", data)])["images"]
+    monkeypatch.undo()
+    assert kept["status"] == "OK"
+    assert ok(client.get(f"{API}/projects/{first}", headers=TRAIN))["n_images"] == 0
+    image = f"{API}/projects/{second}/images/{kept['image']['id']}/file"
+    response = client.get(image, headers=TRAIN)
+    assert response.status_code == 200 and response.content == data
+
+
+def test_orphan_blobs_from_a_killed_upload_are_removed_at_start(api_settings: Settings) -> None:
+    """A file written without its row (a kill between the two) and a half-written staging file
+    go at the next start, once old; images' files stay."""
+    import os
+    import time
+
+    from tagloop.store.blobs import STAGING_PREFIX
+
+    with TestClient(create_app(api_settings)) as client:
+        pid = create_project(client, "kept")["id"]
+        [added] = upload(client, pid, [("a.jpg", image_bytes("red", seed=2))])["images"]
+        ws = client.app.state.workspace  # type: ignore[attr-defined]
+        orphan = ws.blobs.put(b"written, then the process was killed")
+        staging = ws.blobs.path(orphan).parent / f"{STAGING_PREFIX}x1"
+        staging.write_bytes(b"half")
+        old = time.time() - 3600
+        for path in (api_settings.data_dir / "blobs").rglob("*"):
+            if path.is_file():  # the image's file is as old as the orphan: it must stay
+                os.utime(path, (old, old))
+    with TestClient(create_app(api_settings)) as client:
+        ws = client.app.state.workspace  # type: ignore[attr-defined]
+        assert not ws.blobs.exists(orphan) and not staging.exists()
+        image = f"{API}/projects/{pid}/images/{added['image']['id']}/file"
+        assert client.get(image, headers=TRAIN).status_code == 200

@@ -389,7 +389,7 @@ def _store_new(
     wanted: Sequence[str],
     metadata: Mapping[str, str],
 ) -> AddedImage:
-    with ws.session() as session:
+    with ws.blobs.pin(sha), ws.session() as session:  # the row commits before the pin goes
         existing = queries.find_image_by_sha(session, project_id=project_id, sha256=sha)
         if existing is not None:
             return AddedImage(source, "OKDuplicate", image=existing)

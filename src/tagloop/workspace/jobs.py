@@ -26,7 +26,7 @@ from tagloop.store.scratch import make_scratch_dir, remove_stale_dirs
 from tagloop.train.service import TrainSpec
 from tagloop.types import ImageItem
 from tagloop.workspace.context import Workspace
-from tagloop.workspace.projects import collect_blobs
+from tagloop.workspace.projects import collect_blobs, collect_orphan_blobs
 
 logger = logging.getLogger(__name__)
 
@@ -149,6 +149,7 @@ class Worker:
 
     def start(self) -> None:
         remove_stale_dirs(self.ws.settings.data_dir, "train-")  # a killed run's package folder
+        collect_orphan_blobs(self.ws)  # a killed upload's file, written before its row
         recover_jobs(self.ws)
         self._thread.start()
 
@@ -246,7 +247,7 @@ def _train(ws: Workspace, job: JobRecord, started: float, cancelled: threading.E
         )
         if cancelled.is_set():  # cancelled while packaging, after the last progress report
             raise TrainingCancelled
-        model_sha = ws.blobs.put((run.model_dir / MODEL_FILE).read_bytes())
+        model_bytes = (run.model_dir / MODEL_FILE).read_bytes()
         meta = json.loads((run.model_dir / META_FILE).read_text())
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -256,7 +257,9 @@ def _train(ws: Workspace, job: JobRecord, started: float, cancelled: threading.E
         item.display_path: row.tolist()
         for item, row in zip(run.train_set.items, run.classifier.oof_proba, strict=True)
     }
-    with ws.session() as session:
+    model_sha = ws.blobs.sha_of(model_bytes)
+    with ws.blobs.pin(model_sha), ws.session() as session:  # committed before the pin goes
+        ws.blobs.put(model_bytes)
         completed = queries.complete_iteration(
             session,
             iteration_id=iteration.id,

@@ -272,8 +272,9 @@ def _predict(
             unknown=scored.unknown,
             novelty=scored.novelty,
         )
-    sha = ws.blobs.put(data)
-    with ws.session() as session:
+    sha = ws.blobs.sha_of(data)
+    with ws.blobs.pin(sha), ws.session() as session:  # the row commits before the pin goes
+        ws.blobs.put(data)
         record = queries.add_prediction(
             session,
             project_id=iteration.project_id,

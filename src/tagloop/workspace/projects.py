@@ -168,12 +168,40 @@ def collect_blobs(ws: Workspace, candidates: set[str]) -> None:
     """Remove the blobs among ``candidates`` that no row refers to any more."""
     if not candidates:
         return
+    ws.blobs.delete(_unreferenced(ws, candidates))
+
+
+def _unreferenced(ws: Workspace, shas: set[str]) -> set[str]:
     with ws.session() as session:
-        used = image_queries.used_shas(session, shas=candidates)
-        used |= iteration_queries.snapshot_shas(session, shas=candidates)
-        used |= prediction_queries.prediction_shas(session, shas=candidates)
-        used |= iteration_queries.model_shas(session) & candidates
-    ws.blobs.delete(candidates - used)
+        used = image_queries.used_shas(session, shas=shas)
+        used |= iteration_queries.snapshot_shas(session, shas=shas)
+        used |= prediction_queries.prediction_shas(session, shas=shas)
+        used |= iteration_queries.model_shas(session) & shas
+    return shas - used
+
+
+# Blobs younger than this are left alone at start-up: another process sharing the data dir
+# (a second server during a restart) may be about to commit their rows.
+ORPHAN_MIN_AGE_SECONDS = 600.0
+
+
+def collect_orphan_blobs(ws: Workspace, min_age: float = ORPHAN_MIN_AGE_SECONDS) -> int:
+    """At start: remove blobs that no row refers to (a process killed between writing a file
+    and committing its row leaves one) and staging files of interrupted writes, older than
+    ``min_age`` seconds. Returns how many files were removed."""
+    shas, staging = ws.blobs.older_than(min_age)
+    for path in staging:
+        path.unlink(missing_ok=True)
+    before = len(shas)
+    removed = ws.blobs.delete(_unreferenced(ws, shas)) if shas else 0
+    if removed or staging:
+        logger.info(
+            "start-up: removed %d orphan blobs (of %d old ones) and %d staging files",
+            removed,
+            before,
+            len(staging),
+        )
+    return removed + len(staging)
 
 
 def create_tag(
