@@ -456,3 +456,23 @@ def test_a_photo_unlike_the_training_ones_is_unknown_and_reviewed_first(
     assert f'data-id="{strange["id"]}" data-unknown="true"' in page
     assert f'data-id="{known["id"]}" data-unknown="false"' in page
     assert "Unlike the training photos" in page
+
+
+def test_the_custom_vision_routes_have_an_openapi_document_of_their_own(
+    client: TestClient,
+) -> None:
+    spec = ok(client.get("/customvision/openapi.json"))
+    paths = spec["paths"]
+    assert all(p.startswith("/customvision/") for p in paths)
+    for path in (
+        "/customvision/v3.4-preview/training/projects",
+        "/customvision/v3.4-preview/training/projects/{project_id}/train",
+        "/customvision/v3.4-preview/training/projects/{project_id}/images/files",
+        "/customvision/v3.1/prediction/{project_id}/classify/iterations/{published_name}/image",
+    ):
+        assert path in paths, sorted(paths)
+    operations = [op for ops in paths.values() for op in ops.values()]
+    assert len(operations) > 40
+    page = client.get("/customvision/docs")
+    assert page.status_code == 200 and "/customvision/openapi.json" in page.text
+    assert "/static/swagger/swagger-ui-bundle.js" in page.text  # served locally, no CDN

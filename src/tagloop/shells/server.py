@@ -12,13 +12,15 @@ from __future__ import annotations
 import logging
 import traceback
 from collections.abc import AsyncIterator, Mapping
+from typing import Any
 from contextlib import asynccontextmanager
 
 import anyio
 import swagger_ui_bundle
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -85,6 +87,7 @@ def create_app(settings: Settings, *, run_worker: bool = True) -> FastAPI:
             include_in_schema=False,
         )
     app.include_router(native.router, prefix="/api/v1")
+    _install_custom_vision_reference(app)
 
     @app.get("/health", tags=["service"])
     def health() -> dict[str, str]:
@@ -113,6 +116,43 @@ def _install_api_reference(app: FastAPI) -> None:
         return get_swagger_ui_html(
             openapi_url="/openapi.json",
             title="tagloop API",
+            swagger_js_url="/static/swagger/swagger-ui-bundle.js",
+            swagger_css_url="/static/swagger/swagger-ui.css",
+            swagger_favicon_url="/static/favicon.svg",
+        )
+
+
+def _custom_vision_document() -> dict[str, Any]:
+    """The Custom Vision routes (the newest training and prediction versions; the older
+    versions are the same routes under their own prefix), as an OpenAPI document of their own."""
+    described = APIRouter()
+    for router in (cv_projects.router, cv_training.router, cv_iterations.router):
+        described.include_router(router, prefix=f"/customvision/{TRAINING_VERSIONS[-1]}/training")
+    described.include_router(
+        cv_prediction.router, prefix=f"/customvision/{PREDICTION_VERSIONS[-1]}/prediction"
+    )
+    return get_openapi(
+        title="tagloop: Custom Vision API",
+        version=__version__,
+        summary="The Azure Custom Vision training and prediction routes tagloop serves "
+        f"(also under /customvision/{{{', '.join(TRAINING_VERSIONS)}}}/training and "
+        f"/customvision/{{{', '.join(PREDICTION_VERSIONS)}}}/prediction).",
+        routes=described.routes,
+    )
+
+
+def _install_custom_vision_reference(app: FastAPI) -> None:
+    document = _custom_vision_document()
+
+    @app.get("/customvision/openapi.json", include_in_schema=False)
+    def custom_vision_openapi() -> dict[str, Any]:
+        return document
+
+    @app.get("/customvision/docs", include_in_schema=False)
+    def custom_vision_reference() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/customvision/openapi.json",
+            title="tagloop Custom Vision API",
             swagger_js_url="/static/swagger/swagger-ui-bundle.js",
             swagger_css_url="/static/swagger/swagger-ui.css",
             swagger_favicon_url="/static/favicon.svg",
