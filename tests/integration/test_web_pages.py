@@ -24,6 +24,9 @@ from tests.integration.api_support import (
     upload,
 )
 
+from tagloop.config import Settings
+from tagloop.shells.server import create_app
+
 UI = {"X-Tagloop-UI": "1"}
 
 
@@ -63,13 +66,14 @@ def test_a_wrong_key_is_refused_and_a_right_one_opens_the_pages(client: TestClie
     refused = client.post("/login", data={"key": "nope"}, follow_redirects=False)
     assert refused.status_code == 401
     assert "does not open anything" in refused.text
-    assert "tagloop_key" not in refused.headers.get("set-cookie", "")
+    assert "tagloop_session" not in refused.headers.get("set-cookie", "")
     # A prediction key cannot edit, so it does not open the pages either.
     assert client.post("/login", data={"key": PREDICTION_KEY}).status_code == 401
 
     response = client.post("/login", data={"key": TRAINING_KEY}, follow_redirects=False)
     cookie = response.headers["set-cookie"]
-    assert "tagloop_key=" in cookie and "HttpOnly" in cookie and "SameSite=strict" in cookie
+    assert "tagloop_session=" in cookie and "HttpOnly" in cookie and "SameSite=strict" in cookie
+    assert TRAINING_KEY not in cookie  # a session token, never the key
     page = html(client, "/")
     assert "No projects yet" in page and "New project" in page
 
@@ -107,12 +111,38 @@ def test_login_and_logout_refuse_posts_from_other_sites(
     assert client.post("/logout", headers=mine, follow_redirects=False).status_code == 303
 
 
-def test_logout_forgets_the_key(client: TestClient) -> None:
+def test_logout_ends_the_session_on_the_server(client: TestClient) -> None:
     login(client)
+    token = client.cookies["tagloop_session"]
     response = client.post("/logout", follow_redirects=False)
     assert response.status_code == 303
     client.cookies.clear()  # what the browser does with the expired cookie
     assert client.get("/", follow_redirects=False).status_code == 303
+    # A copy of the cookie kept from before opens nothing any more.
+    client.cookies.set("tagloop_session", token)
+    assert client.get("/", follow_redirects=False).status_code == 303
+    assert client.get(f"{API}/projects").status_code == 401
+
+
+def test_a_session_ends_with_its_project_or_when_its_key_changes(
+    client: TestClient, api_settings: Settings
+) -> None:
+    """A session opened with a project's own key ends when the project goes; one opened with
+    the server key ends when the server runs with another key."""
+    pid = create_project(client, "own")["id"]
+    keys = ok(client.get(f"{API}/projects/{pid}/keys", headers=TRAIN))
+    login(client, keys["training_key"])
+    assert client.get(f"{API}/projects/{pid}").status_code == 200
+    ok(client.delete(f"{API}/projects/{pid}", headers=TRAIN), 204)
+    assert client.get(f"{API}/projects").status_code == 401
+
+    login(client)
+    assert client.get(f"{API}/projects").status_code == 200
+    token = client.cookies["tagloop_session"]
+    changed = api_settings.model_copy(update={"training_key": "another-training-key"})
+    with TestClient(create_app(changed)) as other:
+        other.cookies.set("tagloop_session", token)
+        assert other.get(f"{API}/projects").status_code == 401
 
 
 def test_the_cookie_opens_reads_but_changes_need_the_ui_header(client: TestClient) -> None:

@@ -26,7 +26,7 @@ def test_opening_twice_is_idempotent_and_uses_wal(tmp_path: Path) -> None:
         mode = connection.exec_driver_sql("PRAGMA journal_mode").scalar()
         fks = connection.exec_driver_sql("PRAGMA foreign_keys").scalar()
         version = connection.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
-    assert (mode, fks, version) == ("wal", 1, "0003")
+    assert (mode, fks, version) == ("wal", 1, "0004")
 
 
 def test_iterations_from_0001_upgrade_as_quick_trainings(tmp_path: Path) -> None:

@@ -30,22 +30,28 @@ def get_workspace(request: Request) -> Workspace:
     return ws
 
 
-# The web pages keep the key a person entered in this cookie (HttpOnly, SameSite=Strict). The
-# native API accepts it too, so the pages' scripts and <img> tags need no key of their own; a
-# request that changes something must also carry UI_HEADER, which a page on another site cannot
-# add without a CORS preflight that this server never grants (defence against CSRF).
-SESSION_COOKIE = "tagloop_key"
+# The web pages keep a session token in this cookie (HttpOnly, SameSite=Strict): a random
+# token whose sha256 the server stores with what it opens (see Workspace.open_session), never
+# the key itself; logging out ends it on the server. The native API accepts it too, so the
+# pages' scripts and <img> tags need no key of their own; a request that changes something must
+# also carry UI_HEADER, which a page on another site cannot add without a CORS preflight that
+# this server never grants (defence against CSRF).
+SESSION_COOKIE = "tagloop_session"
 UI_HEADER = "x-tagloop-ui"
 SAFE_METHODS = frozenset({"GET", "HEAD"})
 
 
-def request_key(request: Request, need: str) -> str | None:
-    """The key a request carries: a key header, else (outside the Custom Vision routes) the
-    session cookie of the web pages."""
+def header_key(request: Request, need: str) -> str | None:
     for header in KEY_HEADERS[need]:
         value = request.headers.get(header)
         if value:
             return value.strip()
+    return None
+
+
+def session_token(request: Request) -> str | None:
+    """The web pages' session token, where it counts: outside the Custom Vision routes, and
+    for a request that changes something only with UI_HEADER."""
     if request.url.path.startswith("/customvision/"):
         return None
     cookie = request.cookies.get(SESSION_COOKIE)
@@ -54,9 +60,17 @@ def request_key(request: Request, need: str) -> str | None:
     return None
 
 
+def request_key(request: Request, need: str) -> str | None:
+    """What identifies the asker: a key header, else the pages' session token."""
+    return header_key(request, need) or session_token(request)
+
+
 async def authorize(request: Request, need: str) -> Access:
     ws = get_workspace(request)
-    key = request_key(request, need)
+    key = header_key(request, need)
+    token = None if key else session_token(request)
+    if token:
+        return await run_in_threadpool(ws.session_access, token, need=need)
     return await run_in_threadpool(ws.authorize, key, need=need)
 
 

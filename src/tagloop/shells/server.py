@@ -12,8 +12,8 @@ from __future__ import annotations
 import logging
 import traceback
 from collections.abc import AsyncIterator, Mapping
-from typing import Any
 from contextlib import asynccontextmanager
+from typing import Any
 
 import anyio
 import swagger_ui_bundle

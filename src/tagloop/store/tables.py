@@ -190,6 +190,23 @@ class PredictionRow(Base):
     unknown: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
+class SessionRow(Base):
+    """A web-page session: the cookie holds a random token, this row its sha256 and what it
+    opens. Logging out deletes the row; it also ends when it expires or when the key it was
+    opened with no longer opens the same thing (``key_digest``)."""
+
+    __tablename__ = "sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    role: Mapped[str] = mapped_column(String(20))
+    project_id: Mapped[str | None] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), nullable=True
+    )
+    key_digest: Mapped[str] = mapped_column(String(64))
+    created: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    expires: Mapped[datetime] = mapped_column(DateTime, index=True)
+
+
 class JobRow(Base):
     """Durable background work (training). A job left ``running`` by a crash is recovered."""
 

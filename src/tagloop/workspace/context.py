@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -11,6 +12,7 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy.orm import Session
@@ -22,12 +24,14 @@ from tagloop.serve.predictor import ImageScore, OnnxPredictor
 from tagloop.store.blobs import BlobStore
 from tagloop.store.db import Database, open_database
 from tagloop.store.queries import projects as project_queries
+from tagloop.store.queries import sessions as session_queries
 from tagloop.store.records import IterationRecord
 from tagloop.workspace.caches import LruCache, Memo
 
 logger = logging.getLogger(__name__)
 
 KEYS_FILE = "keys.json"
+SESSION_DAYS = 30  # a web-page session ends after this, or at logout
 N_LOADED_MODELS = 8
 N_CACHED_SCORES = 20_000
 N_CACHED_CHECK_REPORTS = 32
@@ -100,6 +104,52 @@ class Workspace:
             f"Access denied: send a valid {need} key in the {need.capitalize()}-Key header."
         )
 
+    def open_session(self, key: str) -> str:
+        """A web-page session for a training key: returns the token for the cookie (only its
+        sha256 is stored). Raises :class:`Unauthorized` for a key that opens nothing."""
+        access = self.authorize(key, need="training")
+        token = secrets.token_urlsafe(32)
+        now = _utcnow()
+        with self.session() as session:
+            session_queries.delete_expired(session, now=now)
+            session_queries.add_session(
+                session,
+                token_hash=_digest(token),
+                role=access.role,
+                project_id=access.project_id,
+                key_digest=_digest(key),
+                expires=now + timedelta(days=SESSION_DAYS),
+            )
+        return token
+
+    def session_access(self, token: str, *, need: str) -> Access:
+        """What a session opens, while it lasts and its key still opens the same thing (a key
+        changed or a project deleted ends it)."""
+        with self.session() as session:
+            row = session_queries.find_session(session, token_hash=_digest(token), now=_utcnow())
+            current: str | None = None
+            if row is not None:
+                if row.project_id is None:
+                    current = self.keys.training if row.role == "training" else None
+                else:
+                    project = project_queries.find_project(session, project_id=row.project_id)
+                    current = project.training_key if project is not None else None
+            valid = (
+                row is not None
+                and current is not None
+                and secrets.compare_digest(_digest(current), row.key_digest)
+            )
+            access = Access(role=row.role, project_id=row.project_id) if valid and row else None
+        if access is not None and (access.can_train or need == "prediction"):
+            return access
+        raise Unauthorized(
+            "Your session has ended (you logged out, it expired, or its key changed); log in again."
+        )
+
+    def close_session(self, token: str) -> None:
+        with self.session() as session:
+            session_queries.delete_session(session, token_hash=_digest(token))
+
     def predictor(self, iteration: IterationRecord) -> OnnxPredictor:
         """The loaded model of a completed iteration (kept for the next request)."""
         if iteration.model_sha is None or iteration.model_meta is None:
@@ -151,6 +201,14 @@ def load_server_keys(settings: Settings) -> ServerKeys:
         prediction=settings.prediction_key or stored["prediction"],
         generated=generated,
     )
+
+
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def _write_private(path: Path, text: str) -> None:

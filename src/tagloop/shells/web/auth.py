@@ -1,4 +1,5 @@
-"""The key form: a person enters a training key once; an HttpOnly cookie carries it after."""
+"""The key form: a person enters a training key once; a server-side session, whose random
+token an HttpOnly cookie carries, stands for it after (the key itself is never in the cookie)."""
 
 from __future__ import annotations
 
@@ -11,10 +12,10 @@ from fastapi.responses import RedirectResponse, Response
 from tagloop.errors import RequestInvalid, Unauthorized
 from tagloop.shells.http import SESSION_COOKIE, call, get_workspace, read_body
 from tagloop.shells.web.render import render, safe_next
+from tagloop.workspace.context import SESSION_DAYS
 
 router = APIRouter(include_in_schema=False)
 FORM_LIMIT = 4096
-COOKIE_DAYS = 30
 
 
 @router.get("/login")
@@ -40,7 +41,7 @@ async def login(request: Request) -> Response:
     key = (form.get("key") or [""])[0].strip()
     next_path = safe_next((form.get("next") or ["/"])[0])
     try:
-        await call(get_workspace(request).authorize, key or None, need="training")
+        token = await call(get_workspace(request).open_session, key)
     except Unauthorized:
         message = (
             "That key does not open anything here. Use the training key that `tagloop serve` "
@@ -50,8 +51,8 @@ async def login(request: Request) -> Response:
     response = RedirectResponse(next_path, status_code=303)
     response.set_cookie(
         SESSION_COOKIE,
-        key,
-        max_age=COOKIE_DAYS * 86400,
+        token,
+        max_age=SESSION_DAYS * 86400,
         httponly=True,
         samesite="strict",
         secure=request.url.scheme == "https",
@@ -63,6 +64,9 @@ async def login(request: Request) -> Response:
 @router.post("/logout")
 async def logout(request: Request) -> Response:
     _refuse_cross_site(request)
+    token = request.cookies.get(SESSION_COOKIE)
+    if token:
+        await call(get_workspace(request).close_session, token.strip())
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response

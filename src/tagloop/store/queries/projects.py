@@ -43,6 +43,11 @@ def get_project(session: Session, *, project_id: str) -> ProjectRecord:
     return _project(_project_row(session, project_id))
 
 
+def find_project(session: Session, *, project_id: str) -> ProjectRecord | None:
+    row = session.get(ProjectRow, project_id)
+    return _project(row) if row is not None else None
+
+
 def list_projects(session: Session, *, project_ids: set[str] | None = None) -> list[ProjectRecord]:
     query = select(ProjectRow).order_by(ProjectRow.created)
     if project_ids is not None:
