@@ -265,3 +265,65 @@ def test_orphan_blobs_from_a_killed_upload_are_removed_at_start(api_settings: Se
         assert not ws.blobs.exists(orphan) and not staging.exists()
         image = f"{API}/projects/{pid}/images/{added['image']['id']}/file"
         assert client.get(image, headers=TRAIN).status_code == 200
+
+
+def test_stored_predictions_are_paged_in_the_database(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A page of stored predictions reads only the rows it needs (its size plus one), with or
+    without a filter by tag probability; pages follow each other without gaps or repeats."""
+    from tagloop.store.queries import predictions as prediction_queries
+    from tagloop.workspace import predictions as workspace_predictions
+
+    pid = create_project(client, "paged")["id"]
+    tags = {}
+    for k, colour in enumerate(COLOURS):
+        tags[colour] = ok(
+            client.post(f"{API}/projects/{pid}/tags", json={"name": colour}, headers=TRAIN), 201
+        )["id"]
+        files = [(f"{colour}{i}.jpg", image_bytes(colour, seed=10 * k + i)) for i in range(6)]
+        upload(client, pid, files, tag_id=tags[colour])
+    iteration = train(client, pid)
+    it = f"{API}/projects/{pid}/iterations/{iteration['id']}"
+    ok(client.post(f"{it}/publish", json={"name": "live"}, headers=TRAIN))
+    sent = []
+    for seed in range(9):
+        colour = "red" if seed % 3 else "blue"
+        probe = {"imageData": ("p.jpg", image_bytes(colour, seed=700 + seed), "image/jpeg")}
+        sent.append(
+            ok(client.post(f"{API}/projects/{pid}/predict/live", files=probe, headers=PREDICT))[
+                "id"
+            ]
+        )
+
+    reads: list[int | None] = []
+    real = prediction_queries.list_predictions
+
+    def spy(*args: object, **kwargs: object) -> object:
+        reads.append(kwargs.get("take"))  # type: ignore[arg-type]
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(prediction_queries, "list_predictions", spy)
+    monkeypatch.setattr(workspace_predictions, "PAGE_ROWS", 4)
+    seen = []
+    for skip in (0, 4, 8):
+        page = ok(
+            client.get(
+                f"{API}/projects/{pid}/predictions", params={"skip": skip, "take": 4}, headers=TRAIN
+            )
+        )
+        seen += [p["id"] for p in page["predictions"]]
+        assert page["has_more"] == (skip == 0 or skip == 4)
+    assert seen == list(reversed(sent))
+    assert reads == [5, 5, 5]
+
+    # Custom Vision's query with a probability window for "blue": read 4 rows at a time.
+    reads.clear()
+    body = {"tags": [{"id": tags["blue"], "minThreshold": 0.5, "maxThreshold": 1.0}], "maxCount": 2}
+    found = client.post(
+        f"/customvision/v3.3/training/projects/{pid}/predictions/query", json=body, headers=TRAIN
+    )
+    assert found.status_code == 200, found.text
+    assert len(found.json()["results"]) == 2
+    assert found.json()["token"]["continuation"] == "2"  # blue: 3 of the 9 predictions
+    assert reads and set(reads) == {4}

@@ -27,6 +27,7 @@ from tagloop.workspace.training import get_iteration, latest_completed, trained_
 logger = logging.getLogger(__name__)
 
 MAX_SCORED_UNTAGGED = 5000  # untagged images scored per suggestion query
+PAGE_ROWS = 500  # stored predictions read at a time while filtering a page by tag
 
 
 @dataclass(frozen=True)
@@ -106,9 +107,40 @@ def query_predictions(
 ) -> tuple[list[PredictionRecord], bool]:
     """Stored predictions matching ``query``; returns (page, whether more follow)."""
     access.check(project_id)
+    if query.order_by == "Suggested":  # ranks them all (at most the retention limit)
+        found = [p for p in _matching(ws, project_id, query) if _in_windows(p, query.tag_windows)]
+        found = [found[i] for i in _rank_predictions(ws, found)]
+        page = found[query.skip : query.skip + query.max_count]
+        return page, query.skip + query.max_count < len(found)
+    # By date: pages come from the database, and only as many rows as the page needs (plus
+    # one, to know whether more follow) are read, PAGE_ROWS at a time while filtering by tag.
+    wanted = query.skip + query.max_count + 1
+    if not query.tag_windows:
+        rows = _matching(ws, project_id, query, skip=query.skip, take=query.max_count + 1)
+        return rows[: query.max_count], len(rows) > query.max_count
+    kept: list[PredictionRecord] = []
+    offset = 0
+    while len(kept) < wanted:
+        rows = _matching(ws, project_id, query, skip=offset, take=PAGE_ROWS)
+        kept += [p for p in rows if _in_windows(p, query.tag_windows)]
+        offset += PAGE_ROWS
+        if len(rows) < PAGE_ROWS:
+            break
+    page = kept[query.skip : query.skip + query.max_count]
+    return page, len(kept) > query.skip + query.max_count
+
+
+def _matching(
+    ws: Workspace,
+    project_id: str,
+    query: PredictionQuery,
+    *,
+    skip: int = 0,
+    take: int | None = None,
+) -> list[PredictionRecord]:
     with ws.session() as session:
         project_queries.get_project(session, project_id=project_id)
-        found = queries.list_predictions(
+        return queries.list_predictions(
             session,
             project_id=project_id,
             iteration_id=query.iteration_id,
@@ -116,12 +148,9 @@ def query_predictions(
             start=query.start,
             end=query.end,
             newest_first=query.order_by != "Oldest",
+            skip=skip,
+            take=take,
         )
-    found = [p for p in found if _in_windows(p, query.tag_windows)]
-    if query.order_by == "Suggested":
-        found = [found[i] for i in _rank_predictions(ws, found)]
-    page = found[query.skip : query.skip + query.max_count]
-    return page, query.skip + query.max_count < len(found)
 
 
 def delete_predictions(

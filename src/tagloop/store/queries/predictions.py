@@ -55,8 +55,11 @@ def list_predictions(
     start: datetime | None = None,
     end: datetime | None = None,
     newest_first: bool = True,
+    skip: int = 0,
+    take: int | None = None,
 ) -> list[PredictionRecord]:
-    """All matching stored predictions; per-tag windows and ranking are the caller's."""
+    """Matching stored predictions, newest (or oldest) first: rows ``skip`` to ``skip + take``
+    in the database's order (all of them when ``take`` is None)."""
     stmt = select(PredictionRow).where(PredictionRow.project_id == project_id)
     if iteration_id:
         stmt = stmt.where(PredictionRow.iteration_id == iteration_id)
@@ -67,7 +70,10 @@ def list_predictions(
     if end:
         stmt = stmt.where(PredictionRow.created <= end)
     order = PredictionRow.created.desc() if newest_first else PredictionRow.created.asc()
-    return [_record(row) for row in session.scalars(stmt.order_by(order, PredictionRow.id))]
+    stmt = stmt.order_by(order, PredictionRow.id).offset(skip)
+    if take is not None:
+        stmt = stmt.limit(take)
+    return [_record(row) for row in session.scalars(stmt)]
 
 
 def get_predictions(
