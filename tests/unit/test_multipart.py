@@ -7,7 +7,9 @@ uses underneath; bodies that need exact control are written by hand.
 
 from __future__ import annotations
 
+import mmap
 import random
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -221,3 +223,27 @@ def test_oversized_part_headers() -> None:
 
 def test_part_repr_leaves_out_the_data() -> None:
     assert "data" not in repr(Part("imageData", None, None, b"\x00" * 100))
+
+
+def test_a_memory_mapped_body_parses_like_bytes(tmp_path: Path) -> None:
+    """Large bodies are spooled to disk and parsed through a memory map: the same parts."""
+    files = [
+        ("a", ("a.png", TRICKY, "image/png")),
+        ("b", (None, random.Random(1).randbytes(300_000))),
+    ]
+    body, content_type = _encode_like_requests(files)
+    spooled = tmp_path / "body"
+    spooled.write_bytes(body)
+    with spooled.open("rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as m:
+        assert parse_multipart(m, content_type, max_parts=5) == parse_multipart(
+            body, content_type, max_parts=5
+        )
+
+
+def test_a_part_over_the_limit_is_not_copied_out() -> None:
+    body, content_type = _encode_like_requests(
+        [("small", (None, b"x" * 100)), ("big", (None, b"y" * 5000))]
+    )
+    small, big = parse_multipart(body, content_type, max_parts=5, max_part_bytes=1000)
+    assert (small.data, small.size, small.oversize) == (b"x" * 100, 100, False)
+    assert (big.data, big.size, big.oversize) == (b"", 5000, True)

@@ -5,8 +5,11 @@ event loop. The API and the pages both build on this module and never on each ot
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from collections.abc import Callable
+import mmap
+import tempfile
+from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar
 
 import anyio
@@ -85,6 +88,33 @@ async def call_fetching(request: Request, fn: Callable[..., T], *args: Any) -> T
     the shared pool."""
     limiter: anyio.CapacityLimiter = request.app.state.url_fetch_slots
     return await anyio.to_thread.run_sync(functools.partial(fn, *args), limiter=limiter)
+
+
+SPOOL_AT = 1024 * 1024  # a body larger than this is spooled to a temporary file, not memory
+
+
+@contextlib.asynccontextmanager
+async def spooled_body(request: Request, limit: int) -> AsyncIterator[bytes | mmap.mmap]:
+    """The request body as bytes, or past SPOOL_AT as a read-only memory map of a temporary
+    file (removed afterwards), refused early when it is larger than ``limit`` bytes. So a large
+    upload costs disk, not memory; the parser copies out only the parts it keeps."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise ImageTooLarge(f"The request body is {int(declared):,} bytes; the limit is {limit:,}.")
+    with tempfile.SpooledTemporaryFile(max_size=SPOOL_AT) as spool:
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise ImageTooLarge(f"The request body is over the limit of {limit:,} bytes.")
+            spool.write(chunk)  # past SPOOL_AT into the file's page cache: no real wait
+        if size <= SPOOL_AT:
+            spool.seek(0)
+            yield spool.read()
+            return
+        spool.flush()
+        with mmap.mmap(spool.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+            yield mapped
 
 
 async def read_body(request: Request, limit: int) -> bytes:

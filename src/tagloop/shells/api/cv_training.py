@@ -36,6 +36,7 @@ from tagloop.shells.api.deps import (
     parse_bool,
     parse_float,
     parse_int,
+    uploads_of,
 )
 from tagloop.shells.http import authorize, call, call_fetching, get_workspace
 from tagloop.store.records import ImageQuery, SnapshotImage
@@ -57,7 +58,7 @@ async def create_images_from_data(request: Request, project_id: str) -> JSONResp
     parts = await image_parts(
         request, limit=ws.settings.max_training_image_bytes, max_parts=ws.settings.max_batch_images
     )
-    uploads = [Upload(p.filename or p.name, p.data) for p in parts]
+    uploads = uploads_of(parts, ws.settings.max_training_image_bytes)
     results = await call(images.add_images, ws, access, project_id, uploads, tag_ids=tag_ids)
     status, body = out.create_summary(results, links_for(request))
     return respond(body, status)

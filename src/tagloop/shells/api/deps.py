@@ -7,9 +7,10 @@ from typing import Any
 
 from fastapi import Request
 
-from tagloop.errors import RequestInvalid
+from tagloop.errors import ImageTooLarge, RequestInvalid
 from tagloop.shells.api.multipart import Part, parse_multipart
-from tagloop.shells.http import call_fetching, get_workspace, read_body
+from tagloop.shells.http import call_fetching, get_workspace, read_body, spooled_body
+from tagloop.workspace.images import Upload
 from tagloop.workspace.predictions import read_url as fetch_prediction_url
 
 URL_BODY_LIMIT = 64 * 1024
@@ -38,23 +39,54 @@ def json_object(value: Any, what: str = "request body") -> dict[str, Any]:
 
 
 async def image_parts(request: Request, *, limit: int, max_parts: int) -> list[Part]:
-    """Images of a multipart upload (every part), or a raw ``application/octet-stream`` body."""
+    """Images of a multipart upload (every part), or a raw ``application/octet-stream`` body.
+
+    The body is spooled to disk past a small size; a part over ``limit`` bytes is not read
+    into memory (``oversize``, empty ``data``), so junk parts cost no memory."""
     content_type = request.headers.get("content-type", "")
-    body = await read_body(request, limit * max_parts + 1024 * 1024)
-    if content_type.lower().startswith("multipart/"):
-        parts = parse_multipart(body, content_type, max_parts=max_parts)
-        if not parts:
-            raise RequestInvalid("The upload has no image part; send the image as imageData.")
-        return parts
-    if not body:
-        raise RequestInvalid("The request has no image; send it as multipart imageData.")
-    return [Part(name="imageData", filename=None, content_type=content_type or None, data=body)]
+    async with spooled_body(request, limit * max_parts + 1024 * 1024) as body:
+        if content_type.lower().startswith("multipart/"):
+            parts = parse_multipart(body, content_type, max_parts=max_parts, max_part_bytes=limit)
+            if not parts:
+                raise RequestInvalid("The upload has no image part; send the image as imageData.")
+            return parts
+        if not len(body):
+            raise RequestInvalid("The request has no image; send it as multipart imageData.")
+        oversize = len(body) > limit
+        return [
+            Part(
+                name="imageData",
+                filename=None,
+                content_type=content_type or None,
+                data=b"" if oversize else bytes(body),
+                size=len(body),
+                oversize=oversize,
+            )
+        ]
+
+
+def uploads_of(parts: list[Part], limit: int) -> list[Upload]:
+    """One upload per part; a part over the per-image limit is refused with the reason."""
+    return [
+        Upload(
+            p.filename or p.name,
+            None,
+            error="ErrorImageSize",
+            reason=f"the image is {p.size:,} bytes; the limit is {limit:,} bytes",
+        )
+        if p.oversize
+        else Upload(p.filename or p.name, p.data)
+        for p in parts
+    ]
 
 
 async def prediction_image(request: Request) -> bytes:
     """The one image of a prediction or quick-test request (prediction byte limit)."""
     limit = get_workspace(request).settings.max_prediction_image_bytes
-    return (await image_parts(request, limit=limit, max_parts=1))[0].data
+    part = (await image_parts(request, limit=limit, max_parts=1))[0]
+    if part.oversize:
+        raise ImageTooLarge(f"The image is {part.size:,} bytes; the limit is {limit:,} bytes.")
+    return part.data
 
 
 async def image_at_url(request: Request) -> bytes:

@@ -2,14 +2,17 @@
 
 Starlette's form parser turns file parts without a filename into text and caps them at 1 MB,
 but the Custom Vision SDK sends images exactly that way (``name="imageData"``, no filename, no
-Content-Type). This parser works on the whole request body in memory (RFC 7578 / RFC 2046) and
-returns raw bytes for every part. It only uses ``bytes.find``, so a body of several megabytes
-parses in about the time it takes to copy it.
+Content-Type). This parser works on the whole request body (RFC 7578 / RFC 2046) — bytes, or a
+memory map of the body spooled to disk (:func:`tagloop.shells.http.spooled_body`) — and
+returns raw bytes for every part. It only uses ``find`` and slices, so a body of several
+megabytes parses in about the time it takes to copy it. A part over ``max_part_bytes`` is not
+copied out at all: it comes back empty, marked ``oversize`` with its size.
 """
 
 from __future__ import annotations
 
 import logging
+import mmap
 import urllib.parse
 from dataclasses import dataclass, field
 
@@ -32,9 +35,20 @@ class Part:
     filename: str | None
     content_type: str | None
     data: bytes = field(repr=False)
+    size: int = -1  # the part's length as sent (-1: len(data))
+    oversize: bool = False  # over max_part_bytes: data is empty
+
+    def __post_init__(self) -> None:
+        if self.size < 0:
+            object.__setattr__(self, "size", len(self.data))
 
 
-def parse_multipart(body: bytes, content_type_header: str, *, max_parts: int) -> list[Part]:
+Body = bytes | mmap.mmap
+
+
+def parse_multipart(
+    body: Body, content_type_header: str, *, max_parts: int, max_part_bytes: int | None = None
+) -> list[Part]:
     """Split a ``multipart/form-data`` body into its parts, in order.
 
     Raises :class:`RequestInvalid` when the header has no boundary, the body is not framed by
@@ -45,7 +59,7 @@ def parse_multipart(body: bytes, content_type_header: str, *, max_parts: int) ->
     boundary = _boundary(content_type_header)
     dash_boundary = b"--" + boundary
     delimiter = _CRLF + dash_boundary
-    if body.startswith(dash_boundary) and (first := _delimiter_line_end(body, len(dash_boundary))):
+    if _at(body, dash_boundary, 0) and (first := _delimiter_line_end(body, len(dash_boundary))):
         position, is_last = first
     else:
         found = _find_delimiter(body, delimiter, 0)
@@ -69,7 +83,7 @@ def parse_multipart(body: bytes, content_type_header: str, *, max_parts: int) ->
                 f"Send at most {max_parts} per request."
             )
         end, next_position, is_last = found
-        parts.append(_parse_part(body, position, end, index=len(parts)))
+        parts.append(_parse_part(body, position, end, index=len(parts), limit=max_part_bytes))
         position = next_position
     logger.debug("parsed %d multipart parts from %d bytes", len(parts), len(body))
     return parts
@@ -95,23 +109,28 @@ def _boundary(content_type_header: str) -> bytes:
     return boundary.encode("ascii")
 
 
-def _delimiter_line_end(body: bytes, after: int) -> tuple[int, bool] | None:
+def _at(body: Body, prefix: bytes, position: int) -> bool:
+    """``body.startswith(prefix, position)``, for bytes and memory maps alike."""
+    return body[position : position + len(prefix)] == prefix
+
+
+def _delimiter_line_end(body: Body, after: int) -> tuple[int, bool] | None:
     """Where the line of a boundary that ends at ``after`` ends, and whether it closes the body.
 
     ``None`` when the bytes after the boundary are neither ``--`` nor padding and CRLF: then it
     was data that merely starts like the boundary.
     """
-    if body.startswith(b"--", after):
+    if _at(body, b"--", after):
         return after + 2, True
     line_break = after
     while line_break < len(body) and body[line_break] in _PADDING:
         line_break += 1
-    if body.startswith(_CRLF, line_break):
+    if _at(body, _CRLF, line_break):
         return line_break + 2, False
     return None
 
 
-def _find_delimiter(body: bytes, delimiter: bytes, start: int) -> tuple[int, int, bool] | None:
+def _find_delimiter(body: Body, delimiter: bytes, start: int) -> tuple[int, int, bool] | None:
     """The next real delimiter at or after ``start``: (data end, next part start, is last)."""
     search = start
     while (found := body.find(delimiter, search)) >= 0:
@@ -122,8 +141,8 @@ def _find_delimiter(body: bytes, delimiter: bytes, start: int) -> tuple[int, int
     return None
 
 
-def _parse_part(body: bytes, start: int, end: int, *, index: int) -> Part:
-    if body.startswith(_CRLF, start):  # no headers at all
+def _parse_part(body: Body, start: int, end: int, *, index: int, limit: int | None) -> Part:
+    if _at(body, _CRLF, start):  # no headers at all
         header_block, data_start = b"", start + 2
     else:
         header_end = body.find(b"\r\n\r\n", start, min(end, start + MAX_HEADER_BYTES))
@@ -149,11 +168,15 @@ def _parse_part(body: bytes, start: int, end: int, *, index: int) -> Part:
     filename = params.get("filename")
     if "filename*" in params:
         filename = _decode_extended(params["filename*"]) or filename
+    size = end - data_start
+    oversize = limit is not None and size > limit
     return Part(
         name=params["name"],
         filename=filename,
         content_type=headers.get("content-type"),
-        data=body[data_start:end],
+        data=b"" if oversize else bytes(body[data_start:end]),
+        size=size,
+        oversize=oversize,
     )
 
 

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from fastapi import Body, Query, Request
 
 from tagloop.errors import NotFound, RequestInvalid
-from tagloop.shells.api.deps import csv_ids, image_parts
+from tagloop.shells.api.deps import csv_ids, image_parts, uploads_of
 from tagloop.shells.api.native.formats import Links, image_out, upload_out
 from tagloop.shells.api.native.wire import KeyAccess, P, image_upload_body, native_router
 from tagloop.shells.api.schemas import (
@@ -24,7 +24,6 @@ from tagloop.shells.api.schemas import (
 from tagloop.shells.http import call, get_workspace
 from tagloop.store.records import ImageQuery
 from tagloop.workspace import images
-from tagloop.workspace.images import Upload
 
 router = native_router("images")
 _TAGGING = {"all": "All", "tagged": "Tagged", "untagged": "Untagged"}
@@ -77,7 +76,7 @@ async def upload_images(
     parts = await image_parts(
         request, limit=ws.settings.max_training_image_bytes, max_parts=ws.settings.max_batch_images
     )
-    uploads = [Upload(p.filename or p.name, p.data) for p in parts]
+    uploads = uploads_of(parts, ws.settings.max_training_image_bytes)
     results = await call(images.add_images, ws, access, project_id, uploads, tag_ids=wanted)
     return upload_out(results, Links(request))
 

@@ -1,0 +1,88 @@
+"""A 240 MB upload of junk parts does not raise the server's memory: the body is spooled to
+disk and parts over the per-image limit are never read into memory (slow, part of `make test`).
+
+Measured on the real `tagloop serve` process: its anonymous resident memory (RssAnon, the
+process's own heap, sampled every 5 ms while the request runs). The spooled body is read
+through a memory map, whose pages are the kernel's file cache: they count in the total RSS
+but are dropped, not swapped, when memory is short, so the total is not the measure."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from tests.integration.sdk_support import running_server
+
+pytestmark = pytest.mark.slow
+LIMIT = 6 * 1024 * 1024  # the default training image limit
+N_PARTS = 40  # 40 parts just over the limit: about 240 MB
+MAX_GROWTH_MB = 120
+
+
+def _anon_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("RssAnon:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no RssAnon in /proc status")
+
+
+class _PeakSampler(threading.Thread):
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.pid = pid
+        self.peak = _anon_rss_mb(pid)
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.is_set():
+            self.peak = max(self.peak, _anon_rss_mb(self.pid))
+            time.sleep(0.005)
+
+
+def _junk_body(boundary: str) -> Iterator[bytes]:
+    junk = os.urandom(1024 * 1024)
+    for i in range(N_PARTS):
+        yield (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="f{i}"; '
+            f'filename="junk{i}.jpg"\r\nContent-Type: image/jpeg\r\n\r\n'
+        ).encode()
+        for _ in range(LIMIT // len(junk)):
+            yield junk
+        yield b"x\r\n"  # one byte over the limit
+    yield f"--{boundary}--\r\n".encode()
+
+
+def test_a_huge_upload_of_junk_parts_costs_no_memory(tmp_path: Path, shared_cache: Path) -> None:
+    with running_server(tmp_path / "data", shared_cache) as server:
+        key = {"Training-Key": server.training_key}
+        api = f"{server.endpoint}/api/v1"
+        pid = httpx.post(f"{api}/projects", json={"name": "junk"}, headers=key).json()["id"]
+        before = _anon_rss_mb(server.process.pid)
+        sampler = _PeakSampler(server.process.pid)
+        sampler.start()
+        boundary = "tagloopjunkboundary"
+        size = sum(len(chunk) for chunk in _junk_body(boundary))
+        response = httpx.post(
+            f"{api}/projects/{pid}/images",
+            content=_junk_body(boundary),
+            headers={
+                **key,
+                "Content-Type": f"multipart/form-data; boundary={boundary}",
+                "Content-Length": str(size),
+            },
+            timeout=300,
+        )
+        sampler.done.set()
+        sampler.join()
+        after = sampler.peak
+        assert response.status_code == 200, response.text[:500]
+        statuses = {r["status"] for r in response.json()["images"]}
+        assert statuses == {"ErrorImageSize"} and len(response.json()["images"]) == N_PARTS
+        assert "the limit is 6,291,456 bytes" in response.json()["images"][0]["reason"]
+        assert size > 240 * 1024 * 1024
+        assert after - before < MAX_GROWTH_MB, (before, after)
