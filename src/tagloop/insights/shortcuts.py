@@ -17,9 +17,10 @@ should not decide what the photo shows) and the occlusion to cost the tag at lea
 probability. The transplant is what tells a shortcut from the object: on the 582 sample photos
 (7 tags, ``benchmarks/trust_eval.py``) covering the hottest window of a clean tag's photos
 costs it up to 0.4 (the window is usually on the garment), but its transplant effect stayed at
-or below 0.13; with a 48-pixel checkered stamp on every photo of a tag that the stamp alone
-decides, the transplant effect was 0.7-0.9 at every position, while covering the stamp cost
-only 0.14-0.42 (the model also uses the rest of the photo). A stamp on every photo of a tag
+or below 0.21 (0.29 when the photos were split into two tags at random, so that the tags meant
+nothing); with a 48-pixel checkered stamp on every photo of a tag that the stamp alone decides,
+the transplant effect was 0.71-1.00 at every position, while covering the stamp cost only
+0.14-0.47 (the model also uses the rest of the photo). A stamp on every photo of a tag
 the model can tell by the garment itself was *not* learned by the regularized head (pasting it
 on other photos turned none of them), and is rightly not reported. Backgrounds that are not in
 one place (a colour, a texture) are not detected.
