@@ -136,8 +136,9 @@ class Server:
             **os.environ,  # TAGLOOP_CACHE_DIR stays as it is: the exported backbone is reused
             "TAGLOOP_TRAINING_KEY": training_key,
             "TAGLOOP_PREDICTION_KEY": prediction_key,
-            # The benchmark measures the server's capacity, not the per-key rate limit.
+            # The benchmark measures the server's capacity, not the per-key limits.
             "TAGLOOP_REQUESTS_PER_MINUTE_PER_KEY": "100000000",
+            "TAGLOOP_MAX_CONCURRENT_REQUESTS_PER_KEY": "1000",
             "PYTHONUNBUFFERED": "1",
         }
         command = [

@@ -89,6 +89,12 @@ class Settings(BaseSettings):
         description="Requests one key may make per minute (a burst of as many is allowed); "
         "more get 429 with Retry-After.",
     )
+    max_concurrent_requests_per_key: int = Field(
+        default=16,
+        gt=0,
+        description="Requests one key may have in flight at once; more get 429 with "
+        "Retry-After (the service has 40 worker threads in all).",
+    )
     stored_predictions_per_project: int = Field(
         default=10_000,
         gt=0,

@@ -156,6 +156,50 @@ def test_a_key_over_its_rate_gets_429_with_retry_after(api_settings: Settings) -
         assert client.get("/health").status_code == 200
 
 
+def test_a_key_with_too_many_requests_in_flight_gets_429(
+    api_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With one request in flight allowed per key, a second request of that key while the
+    first is held gets 429 at once; another key, and the first key after, are served."""
+    import threading
+
+    from tagloop.workspace import projects
+    from tagloop.workspace.context import Access, Workspace
+
+    held, release = threading.Event(), threading.Event()
+    real = projects.list_project_summaries
+
+    def slow(ws: Workspace, access: Access) -> object:
+        held.set()
+        release.wait(10)
+        return real(ws, access)
+
+    monkeypatch.setattr(projects, "list_project_summaries", slow)
+    settings = api_settings.model_copy(update={"max_concurrent_requests_per_key": 1})
+    with TestClient(create_app(settings)) as client:
+        pid = create_project(client, "own key")["id"]
+        own = {
+            "Training-Key": ok(client.get(f"{API}/projects/{pid}/keys", headers=TRAIN))[
+                "training_key"
+            ]
+        }
+        first: list[int] = []
+        worker = threading.Thread(
+            target=lambda: first.append(client.get(f"{API}/projects", headers=TRAIN).status_code)
+        )
+        worker.start()
+        assert held.wait(10)
+        crowded = client.get(f"{CV}/projects", headers=TRAIN)
+        assert crowded.status_code == 429 and crowded.headers["retry-after"] == "1"
+        assert crowded.json()["code"] == "BadRequestExceededQuota"
+        assert "in flight" in crowded.json()["message"]
+        assert client.get(f"{API}/projects/{pid}", headers=own).status_code == 200
+        release.set()
+        worker.join(10)
+        assert first == [200]
+        assert client.get(f"{CV}/projects", headers=TRAIN).status_code == 200
+
+
 def test_url_fetches_wait_for_their_own_slots(api_settings: Settings) -> None:
     """With one URL-fetch slot, two URL uploads to a slow host run one after the other, and
     other requests are answered at once meanwhile (they do not wait behind the fetches)."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tagloop.shells.limits import KeyRateLimiter
+from tagloop.shells.limits import KeyConcurrencyLimiter, KeyRateLimiter
 
 
 def test_a_burst_then_the_rate_per_key() -> None:
@@ -15,3 +15,15 @@ def test_a_burst_then_the_rate_per_key() -> None:
     assert limiter.take("a") == 0 and limiter.take("a") == 1
     now[0] += 3600.0  # a long pause refills to one minute's worth, no more
     assert [limiter.take("a") for _ in range(61)].count(0) == 60
+
+
+def test_requests_in_flight_per_key() -> None:
+    limiter = KeyConcurrencyLimiter(limit=2)
+    assert limiter.enter("a") and limiter.enter("a")
+    assert not limiter.enter("a")  # a third at once
+    assert limiter.enter("b")  # another key is not affected
+    limiter.leave("a")
+    assert limiter.enter("a")
+    for _ in range(3):
+        limiter.leave("a")
+    assert limiter.enter("a") and limiter.enter("a") and not limiter.enter("a")

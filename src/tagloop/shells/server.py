@@ -32,7 +32,7 @@ from tagloop.errors import TagloopError
 from tagloop.shells.api import cv_iterations, cv_prediction, cv_projects, cv_training, native
 from tagloop.shells.api.errors import custom_vision_error, native_code, native_status
 from tagloop.shells.http import request_key
-from tagloop.shells.limits import KeyRateLimiter
+from tagloop.shells.limits import KeyConcurrencyLimiter, KeyRateLimiter
 from tagloop.shells.web.app import install_pages
 from tagloop.shells.web.render import error_page, is_page
 from tagloop.workspace.context import open_workspace
@@ -99,7 +99,8 @@ def create_app(settings: Settings, *, run_worker: bool = True) -> FastAPI:
     app.add_middleware(_AnswerUnexpectedErrors)
     # Added last, so it runs first: a limited request costs nothing further.
     limiter = KeyRateLimiter(settings.requests_per_minute_per_key)
-    app.add_middleware(_LimitRequestRate, limiter=limiter)
+    in_flight = KeyConcurrencyLimiter(settings.max_concurrent_requests_per_key)
+    app.add_middleware(_LimitRequestRate, limiter=limiter, in_flight=in_flight)
     return app
 
 
@@ -260,27 +261,49 @@ class _AnswerUnexpectedErrors:
 
 
 class _LimitRequestRate:
-    """429 with ``Retry-After`` for a key over its rate (see :mod:`tagloop.shells.limits`)."""
+    """429 with ``Retry-After`` for a key over its rate, or with too many requests in flight
+    (see :mod:`tagloop.shells.limits`)."""
 
-    def __init__(self, app: ASGIApp, limiter: KeyRateLimiter) -> None:
+    def __init__(
+        self, app: ASGIApp, limiter: KeyRateLimiter, in_flight: KeyConcurrencyLimiter
+    ) -> None:
         self.app = app
         self.limiter = limiter
+        self.in_flight = in_flight
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            request = Request(scope)
-            key = request_key(request, "prediction")  # any key header, or the page cookie
-            wait = self.limiter.take(key) if key else 0
-            if wait:
-                message = f"Too many requests with this key; try again in {wait} s."
-                response = _error(
-                    request,
-                    429,
-                    "BadRequestExceededQuota",
-                    "rate_limited",
-                    message,
-                    {"Retry-After": str(wait)},
-                )
-                await response(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope)
+        key = request_key(request, "prediction")  # any key header, or the page session
+        if not key:
+            await self.app(scope, receive, send)
+            return
+        wait = self.limiter.take(key)
+        if wait:
+            message = f"Too many requests with this key; try again in {wait} s."
+            await self._refuse(request, message, wait)(scope, receive, send)
+            return
+        if not self.in_flight.enter(key):
+            message = (
+                f"This key has {self.in_flight.limit} requests in flight already; wait for one "
+                "to finish and try again."
+            )
+            await self._refuse(request, message, 1)(scope, receive, send)
+            return
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.in_flight.leave(key)
+
+    @staticmethod
+    def _refuse(request: Request, message: str, wait: int) -> Response:
+        return _error(
+            request,
+            429,
+            "BadRequestExceededQuota",
+            "rate_limited",
+            message,
+            {"Retry-After": str(wait)},
+        )
