@@ -95,6 +95,12 @@ class Settings(BaseSettings):
         description="Requests one key may have in flight at once; more get 429 with "
         "Retry-After (the service has 40 worker threads in all).",
     )
+    orphan_min_age_seconds: float = Field(
+        default=600.0,
+        ge=0,
+        description="At start, files no row refers to (left by a killed upload) are removed once "
+        "this old; younger ones may belong to another process sharing the data dir.",
+    )
     stored_predictions_per_project: int = Field(
         default=10_000,
         gt=0,

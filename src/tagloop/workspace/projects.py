@@ -180,16 +180,13 @@ def _unreferenced(ws: Workspace, shas: set[str]) -> set[str]:
     return shas - used
 
 
-# Blobs younger than this are left alone at start-up: another process sharing the data dir
-# (a second server during a restart) may be about to commit their rows.
-ORPHAN_MIN_AGE_SECONDS = 600.0
-
-
-def collect_orphan_blobs(ws: Workspace, min_age: float = ORPHAN_MIN_AGE_SECONDS) -> int:
+def collect_orphan_blobs(ws: Workspace, min_age: float | None = None) -> int:
     """At start: remove blobs that no row refers to (a process killed between writing a file
     and committing its row leaves one) and staging files of interrupted writes, older than
-    ``min_age`` seconds. Returns how many files were removed."""
-    shas, staging = ws.blobs.older_than(min_age)
+    ``min_age`` seconds (default: the ``orphan_min_age_seconds`` setting; younger ones may
+    belong to another process sharing the data dir). Returns how many files were removed."""
+    age = ws.settings.orphan_min_age_seconds if min_age is None else min_age
+    shas, staging = ws.blobs.older_than(age)
     for path in staging:
         path.unlink(missing_ok=True)
     before = len(shas)
