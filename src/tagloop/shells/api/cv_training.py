@@ -8,8 +8,6 @@ Each route parses the wire format, calls one workspace function and formats its 
 
 from __future__ import annotations
 
-import base64
-import binascii
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -38,7 +36,8 @@ from tagloop.shells.api.deps import (
     parse_int,
     uploads_of,
 )
-from tagloop.shells.http import authorize, call, call_fetching, get_workspace
+from tagloop.shells.api.json_batch import read_image_batch
+from tagloop.shells.http import authorize, call, call_fetching, get_workspace, spooled_body
 from tagloop.store.records import ImageQuery, SnapshotImage
 from tagloop.workspace import images, predictions, projects, training
 from tagloop.workspace.context import Access, Workspace
@@ -82,19 +81,20 @@ def _batch_limit(request: Request) -> int:
 async def create_images_from_files(request: Request, project_id: str) -> JSONResponse:
     access = await authorize(request, "training")
     ws = get_workspace(request)
-    entries, tag_ids, metadata = _batch(
-        json_object(await json_body(request, _batch_limit(request)))
-    )
-    images.check_batch(ws, len(entries))
-    uploads = []
-    for i, entry in enumerate(entries):
-        name = str(entry.get("name") or f"image {i + 1}")
-        try:
-            data = base64.b64decode(entry.get("contents") or "", validate=True)
-        except (binascii.Error, ValueError, TypeError):
-            uploads.append(Upload(name, None, error="ErrorImageFormat", reason="not base64"))
-            continue
-        uploads.append(Upload(name, data, tuple(str_list(entry.get("tagIds"), "tagIds"))))
+    limit = ws.settings.max_training_image_bytes
+    async with spooled_body(request, _batch_limit(request)) as raw:
+        batch = await call(read_image_batch, raw, max_image_bytes=limit)
+    images.check_batch(ws, len(batch.images))
+    tag_ids = str_list(batch.tag_ids, "tagIds")
+    metadata = batch.metadata
+    if not isinstance(metadata, dict):
+        raise RequestInvalid("metadata must be an object of strings.")
+    uploads = [
+        Upload(entry.name, None, error=entry.error, reason=entry.reason)
+        if entry.error
+        else Upload(entry.name, entry.data, tuple(str_list(entry.tag_ids, "tagIds")))
+        for entry in batch.images
+    ]
     results = await call(
         images.add_images, ws, access, project_id, uploads, tag_ids=tag_ids, metadata=metadata
     )

@@ -1,0 +1,62 @@
+"""Custom Vision's base64 batches, read one image at a time."""
+
+from __future__ import annotations
+
+import base64
+import json
+import mmap
+from pathlib import Path
+
+import pytest
+
+from tagloop.errors import RequestInvalid
+from tagloop.shells.api.json_batch import read_image_batch
+
+
+def _body(images: list[object], **extra: object) -> bytes:
+    return json.dumps({"images": images, **extra}).encode()
+
+
+def test_images_tags_and_metadata_are_read(tmp_path: Path) -> None:
+    body = _body(
+        [
+            {"name": "a.jpg", "contents": base64.b64encode(b"abc").decode(), "tagIds": ["t1"]},
+            {"contents": "not base64!"},
+            {"name": "big.jpg", "contents": base64.b64encode(b"x" * 400).decode()},
+        ],
+        tagIds=["t0"],
+        metadata={"k": "v"},
+    )
+    spooled = tmp_path / "body"
+    spooled.write_bytes(body)
+    with spooled.open("rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as m:
+        for source in (body, m):
+            batch = read_image_batch(source, max_image_bytes=100)
+            first, bad, big = batch.images
+            assert (first.name, first.data, first.tag_ids) == ("a.jpg", b"abc", ["t1"])
+            assert (bad.name, bad.error, bad.reason) == (
+                "image 2",
+                "ErrorImageFormat",
+                "not base64",
+            )
+            assert big.error == "ErrorImageSize" and big.data is None
+            assert "the limit is 100 bytes" in (big.reason or "")
+            assert (batch.tag_ids, batch.metadata) == (["t0"], {"k": "v"})
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"", "needs an images list"),
+        (b"  \n", "needs an images list"),
+        (b"[]", "must be a JSON object"),
+        (b'{"images": {}}', "needs an images list"),
+        (b'{"tagIds": []}', "needs an images list"),
+        (b'{"images": [1]}', "must be an object"),
+        (b'{"images": [', "not valid JSON"),
+        (b'{"images": [NaN]}', "not valid JSON"),
+    ],
+)
+def test_bad_batches_are_refused_with_the_reason(body: bytes, message: str) -> None:
+    with pytest.raises(RequestInvalid, match=message):
+        read_image_batch(body, max_image_bytes=100)
