@@ -1,7 +1,7 @@
 """The audit's slow-host attack at its own scale, on a real `tagloop serve`: 45 concurrent
 one-URL imports from a host that takes 2 s to answer each, from three project keys. URL fetches
 run in their own 8 slots and hold no worker thread while they wait, so the service stays
-responsive: `/health` and the project list answer at once meanwhile, and every import completes
+responsive: `/health` and the project list answer within 2 s meanwhile (behind the fetches: 10 s or more), and every import completes
 (slow, part of `make test`)."""
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ def test_slow_url_hosts_do_not_freeze_the_service(tmp_path: Path, shared_cache: 
             started = time.monotonic()
             response = httpx.get(f"{server.endpoint}{path}", headers=admin, timeout=30)
             assert response.status_code == 200
-            assert time.monotonic() - started < 1.0, path
+            assert time.monotonic() - started < 2.0, path  # blocked: 10 s or more
         for worker in workers:
             worker.join(120)
         assert answers == [200] * N_REQUESTS
