@@ -1,8 +1,8 @@
 """The audit's slow-host attack at its own scale, on a real `tagloop serve`: 45 concurrent
 one-URL imports from a host that takes 2 s to answer each, from three project keys. URL fetches
 run in their own 8 slots and hold no worker thread while they wait, so the service stays
-responsive: `/health` and the project list answer within 2 s meanwhile (behind the fetches: 10 s or more), and every import completes
-(slow, part of `make test`)."""
+responsive: `/health` and the project list answer within 2 s meanwhile (behind the fetches it
+would be 10 s or more), and every import completes (slow, part of `make test`)."""
 
 from __future__ import annotations
 
