@@ -185,12 +185,20 @@ def _parity_sample(
     """Up to N_PARITY_IMAGES training images, spread over labels: pixels and cached features."""
     order = np.argsort(classifier.Y.argmax(axis=1), kind="stable")
     picks = order[np.linspace(0, len(order) - 1, min(N_PARITY_IMAGES, len(order))).astype(int)]
+    return _model_inputs(data, picks.tolist(), backbone, settings), data.features[picks]
+
+
+def _model_inputs(
+    data: EmbeddedSet, indices: Sequence[int], backbone: OnnxBackbone, settings: Settings
+) -> np.ndarray:
+    """The (N, S, S, 3) model inputs of ``data``'s images at ``indices``, decoded again."""
     cfg, limit = backbone.spec.preprocess, settings.max_image_pixels
-    pixels = [
-        decode_for_model(read_image_bytes(data.items[i].path), cfg, max_pixels=limit)[0]
-        for i in picks
-    ]
-    return np.stack(pixels), data.features[picks]
+    return np.stack(
+        [
+            decode_for_model(read_image_bytes(data.items[i].path), cfg, max_pixels=limit)[0]
+            for i in indices
+        ]
+    )
 
 
 def check_dataset(
@@ -343,19 +351,13 @@ def _shortcut_findings(
     """Run the model (backbone + the head trained on every image) on samples of each tag's
     photos, occluded and transplanted: see :mod:`tagloop.insights.shortcuts`."""
     head, gem_p = classifier.head, backbone.spec.gem_p
-    cfg, limit = backbone.spec.preprocess, settings.max_image_pixels
 
     def probe(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         features, maps = backbone.feature_maps(pixels)
         return head.predict_proba(features), class_maps(maps, head.coef_, gem_p)
 
     def load(indices: Sequence[int]) -> np.ndarray:
-        return np.stack(
-            [
-                decode_for_model(read_image_bytes(data.items[i].path), cfg, max_pixels=limit)[0]
-                for i in indices
-            ]
-        )
+        return _model_inputs(data, indices, backbone, settings)
 
     progress("shortcuts", 0, len(classifier.labels))
     started = time.perf_counter()

@@ -90,6 +90,13 @@ async def call_fetching(request: Request, fn: Callable[..., T], *args: Any) -> T
     return await anyio.to_thread.run_sync(functools.partial(fn, *args), limiter=limiter)
 
 
+def _refuse_declared_size(request: Request, limit: int) -> None:
+    """Refuse a body before reading it when its Content-Length is over ``limit``."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise ImageTooLarge(f"The request body is {int(declared):,} bytes; the limit is {limit:,}.")
+
+
 SPOOL_AT = 1024 * 1024  # a body larger than this is spooled to a temporary file, not memory
 
 
@@ -98,9 +105,7 @@ async def spooled_body(request: Request, limit: int) -> AsyncIterator[bytes | mm
     """The request body as bytes, or past SPOOL_AT as a read-only memory map of a temporary
     file (removed afterwards), refused early when it is larger than ``limit`` bytes. So a large
     upload costs disk, not memory; the parser copies out only the parts it keeps."""
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise ImageTooLarge(f"The request body is {int(declared):,} bytes; the limit is {limit:,}.")
+    _refuse_declared_size(request, limit)
     with tempfile.SpooledTemporaryFile(max_size=SPOOL_AT) as spool:
         size = 0
         async for chunk in request.stream():
@@ -119,9 +124,7 @@ async def spooled_body(request: Request, limit: int) -> AsyncIterator[bytes | mm
 
 async def read_body(request: Request, limit: int) -> bytes:
     """The request body, refused early when it is larger than ``limit`` bytes."""
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise ImageTooLarge(f"The request body is {int(declared):,} bytes; the limit is {limit:,}.")
+    _refuse_declared_size(request, limit)
     body = bytearray()
     async for chunk in request.stream():
         body.extend(chunk)
