@@ -60,3 +60,32 @@ def test_images_tags_and_metadata_are_read(tmp_path: Path) -> None:
 def test_bad_batches_are_refused_with_the_reason(body: bytes, message: str) -> None:
     with pytest.raises(RequestInvalid, match=message):
         read_image_batch(body, max_image_bytes=100)
+
+
+def test_a_string_far_over_the_limit_is_refused_without_being_parsed() -> None:
+    """Masked before parsing: the size comes from the literal's length, the rest still parses;
+    escapes (a quote, a backslash, "\\/" as some encoders write it) do not break the tokenizing."""
+    small = base64.b64encode(b"\xff" * 30).decode()  # "////..." : 40 characters
+    body = _body(
+        [
+            {"name": 'a "quoted" \\ name', "contents": "Q" * 10_000},
+            {"name": "escaped", "contents": small},
+        ],
+        metadata={"k": "v"},
+    ).replace(b"////", b"\\/\\/\\/\\/")
+    assert b"\\/" in body
+    first, second = read_image_batch(body, max_image_bytes=100).images
+    assert first.name == 'a "quoted" \\ name' and first.error == "ErrorImageSize"
+    assert "about 7,500 bytes" in (first.reason or "")
+    assert (second.name, second.data) == ("escaped", b"\xff" * 30)
+
+
+def test_a_sent_string_that_looks_like_the_marker_is_only_not_base64() -> None:
+    batch = read_image_batch(_body([{"contents": "\u0000oversize 12x"}]), max_image_bytes=100)
+    assert batch.images[0].error == "ErrorImageFormat"
+
+
+def test_a_batch_of_countless_strings_is_refused() -> None:
+    body = b'{"images": [], "tagIds": [' + b'"",' * 100_000 + b'""]}'
+    with pytest.raises(RequestInvalid, match="more than 100,000 JSON strings"):
+        read_image_batch(body, max_image_bytes=100)
