@@ -4,12 +4,68 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
 # Quick: a linear head on the frozen backbone's features (seconds). Advanced: the backbone's
 # last stages fine-tuned within a time budget (minutes).
 TrainingType = Literal["quick", "advanced"]
+
+
+# The stored vocabulary of projects, tags, iterations and uploads. The values are the names
+# Custom Vision uses (they are what the database holds and what both APIs answer), so the
+# Custom Vision shell passes them through; every other module names them by member.
+
+
+class ClassificationType(StrEnum):
+    """How many tags one image carries: exactly one, or any number."""
+
+    MULTICLASS = "Multiclass"
+    MULTILABEL = "Multilabel"
+
+
+class TagType(StrEnum):
+    """A regular tag, or the project's one Negative tag: "none of the other tags"."""
+
+    REGULAR = "Regular"
+    NEGATIVE = "Negative"
+
+
+class IterationStatus(StrEnum):
+    TRAINING = "Training"
+    COMPLETED = "Completed"
+    FAILED = "Failed"
+
+
+class JobStatus(StrEnum):
+    """A background job's state (tagloop's own; jobs are not a Custom Vision notion)."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class ImageStatus(StrEnum):
+    """What became of one image of a batch (an upload, a tag or metadata change)."""
+
+    OK = "OK"
+    DUPLICATE = "OKDuplicate"  # the project already has these bytes: that image is answered
+    IMAGE_FORMAT = "ErrorImageFormat"
+    IMAGE_SIZE = "ErrorImageSize"
+    IMAGE_DIMENSIONS = "ErrorImageDimensions"
+    SOURCE = "ErrorSource"  # a URL or stored prediction that gave no image
+    INVALID_TAG = "ErrorInvalidTag"
+    TAG_LIMIT = "ErrorTagLimitExceed"
+    NEGATIVE_AND_REGULAR = "ErrorNegativeAndRegularTagOnSameImage"
+    IMAGE_NOT_FOUND = "ErrorImageNotFound"
+    LIMIT = "ErrorLimitExceed"
+
+    @property
+    def accepted(self) -> bool:
+        return self in (ImageStatus.OK, ImageStatus.DUPLICATE)
 
 
 class ProgressCallback(Protocol):

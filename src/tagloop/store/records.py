@@ -7,10 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from tagloop.types import TrainingType
-
-# The classification types a project or iteration has (Custom Vision's names, kept as stored).
-MULTICLASS, MULTILABEL = "Multiclass", "Multilabel"
+from tagloop.types import ClassificationType, IterationStatus, JobStatus, TagType, TrainingType
 
 
 @dataclass(frozen=True)
@@ -18,7 +15,7 @@ class ProjectRecord:
     id: str
     name: str
     description: str
-    classification_type: str  # Multiclass | Multilabel
+    classification_type: ClassificationType
     domain_id: str
     backbone: str
     created: datetime
@@ -28,7 +25,7 @@ class ProjectRecord:
 
     @property
     def is_multilabel(self) -> bool:
-        return self.classification_type == MULTILABEL
+        return self.classification_type == ClassificationType.MULTILABEL
 
 
 @dataclass(frozen=True)
@@ -37,7 +34,7 @@ class TagRecord:
     project_id: str
     name: str
     description: str
-    type: str  # Regular | Negative
+    type: TagType
     created: datetime
     image_count: int = 0
 
@@ -70,9 +67,9 @@ class IterationRecord:
     project_id: str
     number: int
     name: str
-    status: str  # Training | Completed | Failed
+    status: IterationStatus
     error: str | None
-    classification_type: str
+    classification_type: ClassificationType
     domain_id: str
     backbone: str
     created: datetime
@@ -91,11 +88,11 @@ class IterationRecord:
 
     @property
     def is_completed(self) -> bool:
-        return self.status == "Completed"
+        return self.status == IterationStatus.COMPLETED
 
     @property
     def is_multilabel(self) -> bool:
-        return self.classification_type == MULTILABEL
+        return self.classification_type == ClassificationType.MULTILABEL
 
     @property
     def model_training_type(self) -> str | None:
@@ -142,7 +139,7 @@ class JobRecord:
     kind: str
     project_id: str
     iteration_id: str | None
-    status: str  # queued | running | done | failed | cancelled
+    status: JobStatus
     attempts: int
     error: str | None
     progress: Mapping[str, Any] | None

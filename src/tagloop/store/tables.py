@@ -26,6 +26,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from tagloop.types import TagType
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
@@ -70,7 +72,7 @@ class TagRow(Base):
     project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text, default="")
-    type: Mapped[str] = mapped_column(String(20), default="Regular")  # Regular | Negative
+    type: Mapped[str] = mapped_column(String(20), default=TagType.REGULAR)
     created: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 

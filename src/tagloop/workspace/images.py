@@ -34,7 +34,7 @@ from tagloop.store.records import (
     ImageRecord,
     TagRecord,
 )
-from tagloop.types import ImageInfo
+from tagloop.types import ImageInfo, ImageStatus, TagType
 from tagloop.workspace.context import Access, Workspace
 from tagloop.workspace.projects import collect_blobs
 
@@ -51,20 +51,20 @@ class Upload:
     source: str  # file name or URL, echoed back
     data: bytes | None
     tag_ids: tuple[str, ...] = ()
-    error: str | None = None  # an ImageCreateStatus when the bytes could not be had
+    error: ImageStatus | None = None  # why the bytes could not be had
     reason: str | None = None
 
 
 @dataclass(frozen=True)
 class AddedImage:
     source: str
-    status: str  # OK | OKDuplicate | Error* (Custom Vision's ImageCreateStatus)
+    status: ImageStatus
     image: ImageRecord | None = None
     reason: str | None = None
 
     @property
     def ok(self) -> bool:
-        return self.status in ("OK", "OKDuplicate")
+        return self.status.accepted
 
 
 def add_images(
@@ -100,7 +100,7 @@ def add_images(
         "project %s: %d images uploaded, %d added",
         project_id,
         len(uploads),
-        sum(r.status == "OK" for r in results),
+        sum(r.status == ImageStatus.OK for r in results),
     )
     return results
 
@@ -119,9 +119,9 @@ def fetch_uploads(ws: Workspace, entries: Sequence[tuple[str, Sequence[str]]]) -
             )
             uploads.append(Upload(url, data, tuple(tag_ids)))
         except ImageTooLarge as exc:
-            uploads.append(Upload(url, None, tuple(tag_ids), "ErrorImageSize", exc.message))
+            uploads.append(Upload(url, None, tuple(tag_ids), ImageStatus.IMAGE_SIZE, exc.message))
         except ImageUrlInvalid as exc:
-            uploads.append(Upload(url, None, tuple(tag_ids), "ErrorSource", exc.message))
+            uploads.append(Upload(url, None, tuple(tag_ids), ImageStatus.SOURCE, exc.message))
     return uploads
 
 
@@ -150,7 +150,7 @@ def add_images_from_predictions(
         pred = found.get(pid)
         if pred is None or not ws.blobs.exists(pred.sha256):
             uploads.append(
-                Upload(pid, None, tuple(tags), "ErrorSource", "no such stored prediction")
+                Upload(pid, None, tuple(tags), ImageStatus.SOURCE, "no such stored prediction")
             )
         else:
             uploads.append(Upload(pid, ws.blobs.read(pred.sha256), tuple(tags)))
@@ -270,12 +270,12 @@ def update_metadata(
     project_id: str,
     image_ids: Sequence[str],
     metadata: Mapping[str, str],
-) -> list[tuple[str, str, dict[str, str]]]:
+) -> list[tuple[str, ImageStatus, dict[str, str]]]:
     """Merge key/values into each image's metadata: ``(image_id, status, metadata)`` each."""
     access.check(project_id)
     check_batch(ws, len(image_ids))
     metadata = check_metadata(metadata)
-    out: list[tuple[str, str, dict[str, str]]] = []
+    out: list[tuple[str, ImageStatus, dict[str, str]]] = []
     with ws.session() as session:
         project_queries.get_project(session, project_id=project_id)
         found = {
@@ -286,16 +286,16 @@ def update_metadata(
         }
         for image_id in image_ids:
             if image_id not in found:
-                out.append((image_id, "ErrorImageNotFound", {}))
+                out.append((image_id, ImageStatus.IMAGE_NOT_FOUND, {}))
                 continue
             merged = {**found[image_id].metadata, **metadata}
             if len(merged) > MAX_METADATA_ENTRIES:
-                out.append((image_id, "ErrorLimitExceed", dict(found[image_id].metadata)))
+                out.append((image_id, ImageStatus.LIMIT, dict(found[image_id].metadata)))
                 continue
             out.append(
                 (
                     image_id,
-                    "OK",
+                    ImageStatus.OK,
                     queries.set_metadata(session, image_id=image_id, metadata=metadata),
                 )
             )
@@ -334,39 +334,41 @@ def _add_one(
     is_multilabel: bool,
 ) -> AddedImage:
     if upload.error is not None or upload.data is None:
-        return AddedImage(upload.source, upload.error or "ErrorSource", reason=upload.reason)
+        return AddedImage(upload.source, upload.error or ImageStatus.SOURCE, reason=upload.reason)
     data, limit = upload.data, ws.settings.max_training_image_bytes
     if len(data) > limit:
-        return AddedImage(upload.source, "ErrorImageSize", reason=f"over {limit} bytes")
+        return AddedImage(upload.source, ImageStatus.IMAGE_SIZE, reason=f"over {limit} bytes")
     wanted = list(dict.fromkeys(tag_ids))
     unknown = [t for t in wanted if t not in tags]
     if unknown:
-        return AddedImage(upload.source, "ErrorInvalidTag", reason=f"unknown tag {unknown[0]}")
+        return AddedImage(
+            upload.source, ImageStatus.INVALID_TAG, reason=f"unknown tag {unknown[0]}"
+        )
     if len(wanted) > MAX_TAGS_PER_IMAGE:
-        return AddedImage(upload.source, "ErrorTagLimitExceed")
+        return AddedImage(upload.source, ImageStatus.TAG_LIMIT)
     try:
         _check_negative_mix(set(wanted), tags)
     except RequestInvalid as exc:
-        return AddedImage(
-            upload.source, "ErrorNegativeAndRegularTagOnSameImage", reason=exc.message
-        )
+        return AddedImage(upload.source, ImageStatus.NEGATIVE_AND_REGULAR, reason=exc.message)
     if not is_multilabel and len(wanted) > 1:
         return AddedImage(
             upload.source,
-            "ErrorTagLimitExceed",
+            ImageStatus.TAG_LIMIT,
             reason="an image of a multiclass project has one tag",
         )
     try:
         info = open_image(data, max_pixels=ws.settings.max_image_pixels, draft_size=256).info()
     except ImageUnreadable as exc:
         status = (
-            "ErrorImageDimensions" if isinstance(exc, ImageTooManyPixels) else "ErrorImageFormat"
+            ImageStatus.IMAGE_DIMENSIONS
+            if isinstance(exc, ImageTooManyPixels)
+            else ImageStatus.IMAGE_FORMAT
         )
         return AddedImage(upload.source, status, reason=exc.message)
     side = ws.settings.min_image_side
     if min(info.width, info.height) < side:
         return AddedImage(
-            upload.source, "ErrorImageDimensions", reason=f"smaller than {side} px on a side"
+            upload.source, ImageStatus.IMAGE_DIMENSIONS, reason=f"smaller than {side} px on a side"
         )
     sha = sha256_bytes(data)
     try:
@@ -376,7 +378,7 @@ def _add_one(
             existing = queries.find_image_by_sha(session, project_id=project_id, sha256=sha)
         if existing is None:
             raise
-        return AddedImage(upload.source, "OKDuplicate", image=existing)
+        return AddedImage(upload.source, ImageStatus.DUPLICATE, image=existing)
 
 
 def _store_new(
@@ -392,7 +394,7 @@ def _store_new(
     with ws.blobs.pin(sha), ws.session() as session:  # the row commits before the pin goes
         existing = queries.find_image_by_sha(session, project_id=project_id, sha256=sha)
         if existing is not None:
-            return AddedImage(source, "OKDuplicate", image=existing)
+            return AddedImage(source, ImageStatus.DUPLICATE, image=existing)
         ws.blobs.put(data)
         image_id = queries.add_image(
             session,
@@ -410,7 +412,7 @@ def _store_new(
             queries.set_metadata(session, image_id=image_id, metadata=metadata)
         project_queries.touch_project(session, project_id=project_id)
         image = queries.get_images(session, project_id=project_id, image_ids=[image_id])[0]
-    return AddedImage(source, "OK", image=image)
+    return AddedImage(source, ImageStatus.OK, image=image)
 
 
 def _check_one_tag(image_id: str, tag_ids: set[str], tags: Mapping[str, TagRecord]) -> None:
@@ -424,7 +426,7 @@ def _check_one_tag(image_id: str, tag_ids: set[str], tags: Mapping[str, TagRecor
 
 def _check_negative_mix(tag_ids: set[str], tags: Mapping[str, TagRecord]) -> None:
     types = {tags[t].type for t in tag_ids if t in tags}
-    if "Negative" in types and len(tag_ids) > 1:
+    if TagType.NEGATIVE in types and len(tag_ids) > 1:
         raise RequestInvalid("A Negative-tagged image cannot also carry other tags.")
 
 

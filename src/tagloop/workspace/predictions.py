@@ -20,6 +20,7 @@ from tagloop.store.queries import iterations as iteration_queries
 from tagloop.store.queries import predictions as queries
 from tagloop.store.queries import projects as project_queries
 from tagloop.store.records import ImageQuery, ImageRecord, IterationRecord, PredictionRecord
+from tagloop.types import TagType
 from tagloop.workspace.context import Access, Workspace
 from tagloop.workspace.projects import collect_blobs
 from tagloop.workspace.training import get_iteration, latest_completed, trained_iteration
@@ -346,7 +347,7 @@ def _results(iteration: IterationRecord, row: np.ndarray) -> tuple[dict[str, Any
         {
             "tag_id": str(iteration.tags[j]["id"]),
             "tag_name": str(iteration.tags[j]["name"]),
-            "tag_type": str(iteration.tags[j].get("type", "Regular")),
+            "tag_type": str(iteration.tags[j].get("type", TagType.REGULAR)),
             "probability": round(float(row[j]), 6),
         }
         for j in order

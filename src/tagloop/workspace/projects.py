@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from enum import StrEnum
 
 from sqlalchemy.orm import Session
 
@@ -12,14 +13,13 @@ from tagloop.store.queries import images as image_queries
 from tagloop.store.queries import iterations as iteration_queries
 from tagloop.store.queries import predictions as prediction_queries
 from tagloop.store.queries import projects as queries
-from tagloop.store.records import MULTICLASS, MULTILABEL, ImageQuery, ProjectRecord, TagRecord
+from tagloop.store.records import ImageQuery, ProjectRecord, TagRecord
+from tagloop.types import ClassificationType, TagType
 from tagloop.workspace.context import Access, Workspace
 from tagloop.workspace.domains import GENERAL, domain_id_for, get_domain
 
 logger = logging.getLogger(__name__)
 
-CLASSIFICATION_TYPES = (MULTICLASS, MULTILABEL)
-TAG_TYPES = ("Regular", "Negative")
 MAX_NAME = 200
 
 
@@ -29,7 +29,7 @@ def create_project(
     *,
     name: str,
     description: str = "",
-    classification_type: str = MULTICLASS,
+    classification_type: str = ClassificationType.MULTICLASS,
     domain_id: str | None = None,
     backbone: str | None = None,
 ) -> ProjectRecord:
@@ -37,7 +37,7 @@ def create_project(
         raise Unauthorized("A project's own key cannot create projects; use the server key.")
     name = _check_name(name, "project")
     description = _check_text(description, "description") or ""
-    _check_choice(classification_type, CLASSIFICATION_TYPES, "classification type")
+    _check_choice(classification_type, ClassificationType, "classification type")
     if backbone is not None:
         domain_id = domain_id_for(backbone)
     domain = get_domain(domain_id or GENERAL)
@@ -130,7 +130,7 @@ def update_project(
         name = _check_name(name, "project")
     description = _check_text(description, "description")
     if classification_type is not None:
-        _check_choice(classification_type, CLASSIFICATION_TYPES, "classification type")
+        _check_choice(classification_type, ClassificationType, "classification type")
     backbone = get_domain(domain_id).backbone if domain_id is not None else None
     with ws.session() as session:
         return queries.update_project(
@@ -208,12 +208,12 @@ def create_tag(
     *,
     name: str,
     description: str = "",
-    type: str = "Regular",
+    type: str = TagType.REGULAR,
 ) -> TagRecord:
     access.check(project_id)
     name = _check_name(name, "tag")
     description = _check_text(description, "description") or ""
-    _check_choice(type, TAG_TYPES, "tag type")
+    _check_choice(type, TagType, "tag type")
     with ws.session() as session:
         queries.get_project(session, project_id=project_id)
         tags = queries.list_tags(session, project_id=project_id)
@@ -254,7 +254,7 @@ def update_tag(
         name = _check_name(name, "tag")
     description = _check_text(description, "description")
     if type is not None:
-        _check_choice(type, TAG_TYPES, "tag type")
+        _check_choice(type, TagType, "tag type")
     with ws.session() as session:
         queries.get_project(session, project_id=project_id)
         current = queries.get_tag(session, project_id=project_id, tag_id=tag_id)
@@ -282,7 +282,7 @@ def _check_tag_unique(tags: list[TagRecord], name: str, type: str, tag_id: str |
     others = [t for t in tags if t.id != tag_id]
     if any(t.name.casefold() == name.casefold() for t in others):
         raise Conflict("tag_name_taken", f"The project already has a tag named {name!r}.")
-    if type == "Negative" and any(t.type == "Negative" for t in others):
+    if type == TagType.NEGATIVE and any(t.type == TagType.NEGATIVE for t in others):
         raise Conflict("multiple_negative_tags", "A project has at most one Negative tag.")
 
 
@@ -297,9 +297,10 @@ def _check_name(name: object, what: str) -> str:
     return name
 
 
-def _check_choice(value: str, choices: tuple[str, ...], what: str) -> None:
-    if value not in choices:
-        raise RequestInvalid(f"Unknown {what} {value!r}; use one of {', '.join(choices)}.")
+def _check_choice(value: str, choices: type[StrEnum], what: str) -> None:
+    names = [choice.value for choice in choices]
+    if value not in names:
+        raise RequestInvalid(f"Unknown {what} {value!r}; use one of {', '.join(names)}.")
 
 
 def _check_text(value: object, what: str) -> str | None:

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from tagloop.store.records import TagRecord
+from tagloop.types import TagType
 
 MIN_IMAGES = 5  # training refuses a tag with fewer
 
@@ -21,7 +22,7 @@ class Notice:
 
 def tag_count_warnings(tags: Sequence[TagRecord], *, n_untagged: int = 0) -> list[Notice]:
     """Errors that stop training, and a warning for images training leaves out."""
-    regular = [t for t in tags if t.type != "Negative"]
+    regular = [t for t in tags if t.type != TagType.NEGATIVE]
     out: list[Notice] = []
     used = [t for t in regular if t.image_count]
     if len(used) < 2:

@@ -15,7 +15,7 @@ from tagloop.store.queries import iterations as queries
 from tagloop.store.queries import projects as project_queries
 from tagloop.store.records import IterationRecord, JobRecord, SnapshotImage
 from tagloop.train.budget import parse_budget
-from tagloop.types import TrainingType
+from tagloop.types import IterationStatus, TagType, TrainingType
 from tagloop.workspace.context import Access, Workspace
 from tagloop.workspace.jobs import stop_job
 from tagloop.workspace.projects import collect_blobs
@@ -58,7 +58,7 @@ def start_training(
             unknown = set(selected_tag_ids) - {t.id for t in tags}
             if unknown:
                 raise NotFound("tag", sorted(unknown)[0])
-            tags = [t for t in tags if t.id in set(selected_tag_ids) or t.type == "Negative"]
+            tags = [t for t in tags if t.id in set(selected_tag_ids) or t.type == TagType.NEGATIVE]
         tag_ids = {t.id for t in tags}
         images = [
             SnapshotImage(
@@ -188,7 +188,7 @@ def delete_iteration(ws: Workspace, access: Access, project_id: str, iteration_i
         iteration = queries.get_iteration(session, project_id=project_id, iteration_id=iteration_id)
         if iteration.publish_name:
             raise Conflict("iteration_published", "Unpublish the iteration before deleting it.")
-        if iteration.status == "Training":
+        if iteration.status == IterationStatus.TRAINING:
             raise Conflict("iteration_training", "The iteration is still training; wait for it.")
         shas = {s.sha256 for s in queries.snapshot(session, iteration_id=iteration_id)}
         model = queries.delete_iteration(session, project_id=project_id, iteration_id=iteration_id)
@@ -307,7 +307,7 @@ def trained_images(
 
 
 def _check_trainable(tags: list[Any], counts: Counter[str]) -> None:
-    regular = [t for t in tags if t.type != "Negative"]
+    regular = [t for t in tags if t.type != TagType.NEGATIVE]
     few = [t.name for t in tags if counts[t.id] < MIN_IMAGES_PER_TAG]
     if len(regular) < 2 or few:
         detail = f"; too few images: {', '.join(few)}" if few else ""

@@ -39,6 +39,7 @@ from tagloop.shells.api.deps import (
 from tagloop.shells.api.json_batch import read_image_batch
 from tagloop.shells.http import authorize, call, call_fetching, get_workspace, spooled_body
 from tagloop.store.records import ImageQuery, SnapshotImage
+from tagloop.types import ImageStatus
 from tagloop.workspace import images, predictions, projects, training
 from tagloop.workspace.context import Access, Workspace
 from tagloop.workspace.images import Upload
@@ -286,7 +287,7 @@ async def update_image_metadata(request: Request, project_id: str) -> JSONRespon
     results = await call(
         images.update_metadata, get_workspace(request), access, project_id, ids, metadata
     )
-    ok = all(status == "OK" for _, status, _ in results)
+    ok = all(status == ImageStatus.OK for _, status, _ in results)
     body = {
         "isBatchSuccessful": ok,
         "images": [{"imageId": i, "status": s, "metadata": m} for i, s, m in results],

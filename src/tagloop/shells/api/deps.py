@@ -10,6 +10,7 @@ from fastapi import Request
 from tagloop.errors import ImageTooLarge, RequestInvalid
 from tagloop.shells.api.multipart import Part, parse_multipart
 from tagloop.shells.http import call_fetching, get_workspace, read_body, spooled_body
+from tagloop.types import ImageStatus
 from tagloop.workspace.images import Upload
 from tagloop.workspace.predictions import read_url as fetch_prediction_url
 
@@ -71,7 +72,7 @@ def uploads_of(parts: list[Part], limit: int) -> list[Upload]:
         Upload(
             p.filename or p.name,
             None,
-            error="ErrorImageSize",
+            error=ImageStatus.IMAGE_SIZE,
             reason=f"the image is {p.size:,} bytes; the limit is {limit:,} bytes",
         )
         if p.oversize

@@ -26,6 +26,7 @@ from typing import IO, Any
 import ijson
 
 from tagloop.errors import RequestInvalid
+from tagloop.types import ImageStatus
 
 Body = bytes | mmap.mmap
 
@@ -39,7 +40,7 @@ class BatchImage:
     name: str
     data: bytes | None
     tag_ids: Any  # as sent; checked by the caller
-    error: str | None = None
+    error: ImageStatus | None = None
     reason: str | None = None
 
 
@@ -151,15 +152,15 @@ def _image(entry: Any, index: int, limit: int) -> BatchImage:
     contents = entry.get("contents") or ""
     tags = entry.get("tagIds")
     if not isinstance(contents, str):
-        return BatchImage(name, None, tags, "ErrorImageFormat", "not base64")
+        return BatchImage(name, None, tags, ImageStatus.IMAGE_FORMAT, "not base64")
     masked = contents.startswith(_OVERSIZE) and contents[len(_OVERSIZE) :].isdigit()
     if masked or len(contents) > _encoded_length(limit):
         encoded = int(contents[len(_OVERSIZE) :]) if masked else len(contents)
         size = encoded * 3 // 4
         reason = f"the image is about {size:,} bytes; the limit is {limit:,} bytes"
-        return BatchImage(name, None, tags, "ErrorImageSize", reason)
+        return BatchImage(name, None, tags, ImageStatus.IMAGE_SIZE, reason)
     try:
         data = base64.b64decode(contents, validate=True)
     except (binascii.Error, ValueError):
-        return BatchImage(name, None, tags, "ErrorImageFormat", "not base64")
+        return BatchImage(name, None, tags, ImageStatus.IMAGE_FORMAT, "not base64")
     return BatchImage(name, data, tags)

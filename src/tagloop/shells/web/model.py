@@ -13,6 +13,7 @@ from tagloop.shells.http import call
 from tagloop.shells.web.render import page_access, render
 from tagloop.store.records import IterationRecord
 from tagloop.train.budget import MAX_BUDGET_SECONDS
+from tagloop.types import IterationStatus
 from tagloop.workspace import performance, projects, training
 from tagloop.workspace.context import Access, Workspace
 from tagloop.workspace.performance import NO_TAG
@@ -28,7 +29,7 @@ async def train_page(request: Request, project_id: str) -> Response:
     project, counts = await call(projects.get_project_summary, ws, access, project_id)
     tags = await call(projects.list_tags, ws, access, project_id)
     iterations = await call(training.list_iterations, ws, access, project_id)
-    running = [it for it in iterations if it.status == "Training"]
+    running = [it for it in iterations if it.status == IterationStatus.TRAINING]
     # The Performance page's evaluation at its default threshold, so both pages agree.
     scores = {
         it.id: (await call(performance.iteration_performance, ws, access, project_id, it.id)).report

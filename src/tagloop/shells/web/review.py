@@ -8,6 +8,7 @@ from fastapi.responses import Response
 from tagloop.errors import NotFound
 from tagloop.shells.http import call
 from tagloop.shells.web.render import page_access, render
+from tagloop.types import TagType
 from tagloop.workspace import projects, training
 from tagloop.workspace.review import review_queue
 
@@ -29,8 +30,8 @@ async def predictions_page(request: Request, project_id: str) -> Response:
         "predictions.html",
         project=project,
         counts=counts,
-        tags=[t for t in tags if t.type != "Negative"],
-        negative=next((t for t in tags if t.type == "Negative"), None),
+        tags=[t for t in tags if t.type != TagType.NEGATIVE],
+        negative=next((t for t in tags if t.type == TagType.NEGATIVE), None),
         queue=queue,
         section="predictions",
     )

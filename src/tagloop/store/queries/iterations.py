@@ -11,9 +11,9 @@ from sqlalchemy.orm import Session
 from tagloop.errors import NotFound
 from tagloop.store.records import IterationRecord, JobRecord, SnapshotImage
 from tagloop.store.tables import IterationImageRow, IterationRow, JobRow, utcnow
-from tagloop.types import TrainingType
+from tagloop.types import ClassificationType, IterationStatus, JobStatus, TrainingType
 
-OPEN_JOB_STATES = ("queued", "running")
+OPEN_JOB_STATES = (JobStatus.QUEUED, JobStatus.RUNNING)
 
 
 def create_iteration(
@@ -39,7 +39,7 @@ def create_iteration(
         project_id=project_id,
         number=number,
         name=f"Iteration {number}",
-        status="Training",
+        status=IterationStatus.TRAINING,
         classification_type=classification_type,
         domain_id=domain_id,
         backbone=backbone,
@@ -129,9 +129,9 @@ def complete_iteration(
     now = utcnow()
     result = session.execute(
         update(IterationRow)
-        .where(IterationRow.id == iteration_id, IterationRow.status == "Training")
+        .where(IterationRow.id == iteration_id, IterationRow.status == IterationStatus.TRAINING)
         .values(
-            status="Completed",
+            status=IterationStatus.COMPLETED,
             error=None,
             model_sha=model_sha,
             model_meta=dict(model_meta),
@@ -156,8 +156,8 @@ def fail_iteration(session: Session, *, iteration_id: str, error: str) -> bool:
     """Mark a training iteration failed; False when it is not training (any more) or gone."""
     result = session.execute(
         update(IterationRow)
-        .where(IterationRow.id == iteration_id, IterationRow.status == "Training")
-        .values(status="Failed", error=error, last_modified=utcnow())
+        .where(IterationRow.id == iteration_id, IterationRow.status == IterationStatus.TRAINING)
+        .values(status=IterationStatus.FAILED, error=error, last_modified=utcnow())
         .execution_options(synchronize_session=False)
     )
     return bool(getattr(result, "rowcount", 0))
@@ -214,7 +214,9 @@ def snapshot_shas(session: Session, *, shas: set[str]) -> set[str]:
 
 
 def enqueue_job(session: Session, *, kind: str, project_id: str, iteration_id: str) -> JobRecord:
-    row = JobRow(kind=kind, project_id=project_id, iteration_id=iteration_id, status="queued")
+    row = JobRow(
+        kind=kind, project_id=project_id, iteration_id=iteration_id, status=JobStatus.QUEUED
+    )
     session.add(row)
     session.flush()
     return _job(row)
@@ -223,14 +225,14 @@ def enqueue_job(session: Session, *, kind: str, project_id: str, iteration_id: s
 def claim_job(session: Session) -> JobRecord | None:
     """Mark the oldest queued job running and return it (one worker per database)."""
     row = session.scalar(
-        select(JobRow).where(JobRow.status == "queued").order_by(JobRow.created).limit(1)
+        select(JobRow).where(JobRow.status == JobStatus.QUEUED).order_by(JobRow.created).limit(1)
     )
     if row is None:
         return None
     claimed = session.execute(
         update(JobRow)
-        .where(JobRow.id == row.id, JobRow.status == "queued")
-        .values(status="running", started=utcnow(), attempts=JobRow.attempts + 1)
+        .where(JobRow.id == row.id, JobRow.status == JobStatus.QUEUED)
+        .values(status=JobStatus.RUNNING, started=utcnow(), attempts=JobRow.attempts + 1)
     )
     if not getattr(claimed, "rowcount", 0):
         return None
@@ -243,7 +245,9 @@ def finish_job(session: Session, *, job_id: str, error: str | None = None) -> No
     session.execute(
         update(JobRow)
         .where(JobRow.id == job_id, JobRow.status.in_(OPEN_JOB_STATES))
-        .values(status="failed" if error else "done", error=error, finished=utcnow())
+        .values(
+            status=JobStatus.FAILED if error else JobStatus.DONE, error=error, finished=utcnow()
+        )
         .execution_options(synchronize_session=False)
     )
 
@@ -263,7 +267,7 @@ def cancel_job(session: Session, *, iteration_id: str, error: str) -> JobRecord 
     result = session.execute(
         update(JobRow)
         .where(JobRow.id == row.id, JobRow.status.in_(OPEN_JOB_STATES))
-        .values(status="cancelled", error=error, finished=utcnow())
+        .values(status=JobStatus.CANCELLED, error=error, finished=utcnow())
         .execution_options(synchronize_session=False)
     )
     return before if getattr(result, "rowcount", 0) else None
@@ -273,7 +277,7 @@ def set_job_progress(session: Session, *, job_id: str, progress: Mapping[str, An
     """Record a running job's progress; False when the job no longer runs (cancelled, gone)."""
     result = session.execute(
         update(JobRow)
-        .where(JobRow.id == job_id, JobRow.status == "running")
+        .where(JobRow.id == job_id, JobRow.status == JobStatus.RUNNING)
         .values(progress=dict(progress))
         .execution_options(synchronize_session=False)
     )
@@ -296,11 +300,14 @@ def job_for_iteration(session: Session, *, iteration_id: str) -> JobRecord | Non
 
 def interrupted_jobs(session: Session) -> list[JobRecord]:
     """Jobs a stopped server left running."""
-    return [_job(row) for row in session.scalars(select(JobRow).where(JobRow.status == "running"))]
+    return [
+        _job(row)
+        for row in session.scalars(select(JobRow).where(JobRow.status == JobStatus.RUNNING))
+    ]
 
 
 def requeue_job(session: Session, *, job_id: str) -> None:
-    session.execute(update(JobRow).where(JobRow.id == job_id).values(status="queued"))
+    session.execute(update(JobRow).where(JobRow.id == job_id).values(status=JobStatus.QUEUED))
 
 
 def _row(session: Session, project_id: str, iteration_id: str) -> IterationRow:
@@ -317,9 +324,9 @@ def _iteration(row: IterationRow) -> IterationRecord:
         project_id=row.project_id,
         number=row.number,
         name=row.name,
-        status=row.status,
+        status=IterationStatus(row.status),
         error=row.error,
-        classification_type=row.classification_type,
+        classification_type=ClassificationType(row.classification_type),
         domain_id=row.domain_id,
         backbone=row.backbone,
         created=row.created,
@@ -344,7 +351,7 @@ def _job(row: JobRow) -> JobRecord:
         kind=row.kind,
         project_id=row.project_id,
         iteration_id=row.iteration_id,
-        status=row.status,
+        status=JobStatus(row.status),
         attempts=row.attempts,
         error=row.error,
         progress=row.progress,

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from tagloop.errors import NotFound
 from tagloop.store.records import ProjectRecord, TagRecord
 from tagloop.store.tables import ImageTagRow, ProjectRow, TagRow, utcnow
+from tagloop.types import ClassificationType, TagType
 
 
 def new_key() -> str:
@@ -173,7 +174,7 @@ def _project(row: ProjectRow) -> ProjectRecord:
         id=row.id,
         name=row.name,
         description=row.description,
-        classification_type=row.classification_type,
+        classification_type=ClassificationType(row.classification_type),
         domain_id=row.domain_id,
         backbone=row.backbone,
         created=row.created,
@@ -189,7 +190,7 @@ def _tag(row: TagRow, image_count: int) -> TagRecord:
         project_id=row.project_id,
         name=row.name,
         description=row.description,
-        type=row.type,
+        type=TagType(row.type),
         created=row.created,
         image_count=image_count,
     )

@@ -20,6 +20,7 @@ from tagloop.shells.api.schemas import (
     UploadOut,
 )
 from tagloop.store.records import ImageRecord, IterationRecord, JobRecord, ProjectRecord, TagRecord
+from tagloop.types import IterationStatus
 from tagloop.workspace.images import AddedImage
 from tagloop.workspace.projects import ProjectCounts
 
@@ -105,7 +106,7 @@ def probabilities_out(predictions: Sequence[Mapping[str, Any]]) -> list[TagProba
 def iteration_out(iteration: IterationRecord, job: JobRecord | None = None) -> IterationOut:
     """``job``: the training job, whose progress is shown while the iteration trains."""
     progress = None
-    if job is not None and iteration.status == "Training":
+    if job is not None and iteration.status == IterationStatus.TRAINING:
         current = job.progress or {}
         progress = ProgressOut(
             stage=str(current.get("stage") or job.status),

@@ -23,6 +23,7 @@ from tagloop.shells.api.schemas import (
 )
 from tagloop.shells.http import call, get_workspace
 from tagloop.store.records import ImageQuery
+from tagloop.types import ImageStatus
 from tagloop.workspace import images
 
 router = native_router("images")
@@ -142,9 +143,9 @@ async def update_image_metadata(
     [(_, status, merged)] = await call(
         images.update_metadata, get_workspace(request), access, project_id, [image_id], metadata
     )
-    if status == "ErrorImageNotFound":
+    if status == ImageStatus.IMAGE_NOT_FOUND:
         raise NotFound("image", image_id)
-    if status != "OK":
+    if status != ImageStatus.OK:
         raise RequestInvalid(
             f"The image would have more than {images.MAX_METADATA_ENTRIES} entries."
         )
