@@ -261,11 +261,15 @@ def test_bulk_tag_untag_and_delete(page: Page, server: Server) -> None:
     wait_ready(page)
     tiles = page.locator("#image-grid .tile")
     expect(tiles).to_have_count(4)
+    tag = page.get_by_role("button", name="Tag", exact=True)
+    expect(tag).to_be_disabled()  # nothing selected: disabled, and it says why
+    expect(tag).to_have_accessible_description("Select images first")
 
     tiles.nth(0).get_by_role("checkbox").check()
     tiles.nth(1).get_by_role("checkbox").check()
     expect(page.locator("#n-selected")).to_have_text("2 selected")
-    page.get_by_role("button", name="Tag", exact=True).click()
+    expect(tag).to_have_accessible_description(re.compile("this replaces it"))
+    tag.click()
     expect(page.locator(".filters")).to_contain_text("hoodie 2")
     wait_ready(page)
     page.locator("#image-grid .tile").nth(0).get_by_role("checkbox").check()

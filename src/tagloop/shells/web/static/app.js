@@ -272,7 +272,13 @@ function initBulk(project) {
   function update() {
     const n = selected().length;
     count.textContent = `${n} selected`;
-    buttons.forEach((b) => { b.disabled = n === 0 || (b.dataset.bulk !== "delete" && !document.getElementById("bulk-tag").value); });
+    const noTag = !document.getElementById("bulk-tag").value;
+    buttons.forEach((b) => {
+      // A control that cannot work says why (its title, shown on hover and read out).
+      const why = n === 0 ? "Select images first" : b.dataset.bulk !== "delete" && noTag ? "Create a tag first" : "";
+      b.disabled = Boolean(why);
+      b.title = why || b.dataset.title || "";
+    });
     all.checked = n === picks.length;
     picks.forEach((p) => p.closest(".tile").classList.toggle("picked", p.checked));
   }
@@ -403,7 +409,10 @@ function initTrain() {
   const form = document.getElementById("train-form");
   if (form) {
     const budget = form.elements.budget_minutes;
-    const syncBudget = () => { budget.disabled = form.elements.training_type.value !== "advanced"; };
+    const syncBudget = () => {
+      budget.disabled = form.elements.training_type.value !== "advanced";
+      budget.title = budget.disabled ? "Only Advanced training takes a budget" : "";
+    };
     form.querySelectorAll("input[name=training_type]").forEach((radio) => radio.addEventListener("change", syncBudget));
     syncBudget();
     form.addEventListener("submit", async (event) => {
