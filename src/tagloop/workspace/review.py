@@ -1,9 +1,11 @@
-"""The review queue: stored predictions and untagged images in one list, best to label first."""
+"""The review queue: stored predictions and untagged images in one list, best to label first;
+and the suggestions among untagged images (Custom Vision's "suggested" images)."""
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -12,10 +14,11 @@ import numpy as np
 
 from tagloop.errors import NotFound, RequestInvalid
 from tagloop.review.select import rank_for_review, uncertainty
+from tagloop.serve.predictor import ImageScore
 from tagloop.store.queries import images as image_queries
 from tagloop.store.queries import iterations as iteration_queries
 from tagloop.store.queries import predictions as prediction_queries
-from tagloop.store.records import ImageQuery, IterationRecord
+from tagloop.store.records import ImageQuery, ImageRecord, IterationRecord
 from tagloop.workspace.context import Access, Workspace
 from tagloop.workspace.predictions import MAX_SCORED_UNTAGGED, score_contents, tag_results
 from tagloop.workspace.projects import list_projects
@@ -157,3 +160,109 @@ def _candidates(ws: Workspace, project_id: str) -> list[tuple[str, str, str, dat
     candidates = [("image", img.id, img.sha256, img.created) for img in untagged]
     candidates += [("prediction", p.id, p.sha256, p.created) for p in stored[:MAX_SCORED_UNTAGGED]]
     return candidates
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """An untagged image with the iteration's prediction and how uncertain it is."""
+
+    image: ImageRecord
+    predictions: tuple[dict[str, Any], ...]
+    uncertainty: float
+    unknown: bool = False
+    novelty: float | None = None
+
+
+def suggest_images(
+    ws: Workspace,
+    access: Access,
+    project_id: str,
+    iteration_id: str,
+    *,
+    tag_ids: Sequence[str] = (),
+    threshold: float = 0.0,
+) -> list[Suggestion]:
+    """Untagged images ranked by how much a label would help (uncertain first, spread out).
+
+    With ``tag_ids``, only images whose probability for one of them is at least ``threshold``.
+    """
+    iteration, scored = _scored_untagged(ws, access, project_id, iteration_id)
+    ids = [str(t["id"]) for t in iteration.tags]
+    columns = [ids.index(t) for t in tag_ids if t in ids]
+    keep = [
+        (img, score)
+        for img, score in scored
+        if not tag_ids or any(score.proba[j] >= threshold for j in columns)
+    ]
+    if not keep:
+        return []
+    proba = np.stack([score.proba for _, score in keep])
+    unknown = np.array([score.unknown for _, score in keep])
+    multilabel = iteration.is_multilabel
+    scores = uncertainty(proba, multilabel=multilabel)
+    order = rank_for_review(
+        proba,
+        np.stack([score.features for _, score in keep]),
+        multilabel=multilabel,
+        unknown=unknown,
+    )
+    return [
+        Suggestion(
+            image=keep[i][0],
+            predictions=tag_results(iteration, proba[i]),
+            uncertainty=round(float(scores[i]), 6),
+            unknown=keep[i][1].unknown,
+            novelty=keep[i][1].novelty,
+        )
+        for i in order
+    ]
+
+
+def count_suggested(
+    ws: Workspace,
+    access: Access,
+    project_id: str,
+    iteration_id: str,
+    *,
+    tag_ids: Sequence[str],
+    threshold: float,
+) -> dict[str, int]:
+    """Per tag: untagged images whose probability for it is at least ``threshold``."""
+    iteration, scored = _scored_untagged(ws, access, project_id, iteration_id)
+    ids = [str(t["id"]) for t in iteration.tags]
+    return {
+        tag_id: sum(
+            1 for _, score in scored if round(float(score.proba[ids.index(tag_id)]), 6) >= threshold
+        )
+        if tag_id in ids
+        else 0
+        for tag_id in tag_ids or sorted(ids)
+    }
+
+
+def _scored_untagged(
+    ws: Workspace, access: Access, project_id: str, iteration_id: str
+) -> tuple[IterationRecord, list[tuple[ImageRecord, ImageScore]]]:
+    """The newest untagged images (up to MAX_SCORED_UNTAGGED) with what the iteration's model
+    says of them; images that cannot be scored are left out.
+    """
+    iteration = trained_iteration(ws, access, project_id, iteration_id)
+    with ws.session() as session:
+        untagged = image_queries.list_images(
+            session,
+            project_id=project_id,
+            query=ImageQuery(tagging="Untagged", take=MAX_SCORED_UNTAGGED),
+        )
+    scored = [
+        (img, score)
+        for img, score in zip(untagged, _score_images(ws, iteration, untagged), strict=True)
+        if score is not None
+    ]
+    return iteration, scored
+
+
+def _score_images(
+    ws: Workspace, iteration: IterationRecord, images: Sequence[ImageRecord]
+) -> list[ImageScore | None]:
+    """What the iteration's model says of each image (None: unreadable); cached per content."""
+    return score_contents(ws, iteration, [(img.id, img.sha256) for img in images])

@@ -18,7 +18,8 @@ from tagloop.store.records import (
 from tagloop.workspace.domains import Domain
 from tagloop.workspace.images import AddedImage
 from tagloop.workspace.performance import ImageResult, Performance
-from tagloop.workspace.predictions import Answer, Suggestion
+from tagloop.workspace.predictions import Answer
+from tagloop.workspace.review import Suggestion
 
 
 def dt(value: datetime | None) -> str | None:

@@ -40,7 +40,7 @@ from tagloop.shells.api.json_batch import read_image_batch
 from tagloop.shells.http import authorize, call, call_fetching, get_workspace, spooled_body
 from tagloop.store.records import ImageQuery, SnapshotImage
 from tagloop.types import ImageStatus
-from tagloop.workspace import images, predictions, projects, training
+from tagloop.workspace import images, projects, review, training
 from tagloop.workspace.context import Access, Workspace
 from tagloop.workspace.images import Upload
 
@@ -306,7 +306,7 @@ async def query_suggested_images(request: Request, project_id: str) -> JSONRespo
     max_count = parse_int(optional_str(token.get("maxCount")), "maxCount", 50, 0, 256)
     skip = continuation(token.get("continuation"))
     found = await call(
-        predictions.suggest_images,
+        review.suggest_images,
         ws,
         access,
         project_id,
@@ -335,7 +335,7 @@ async def query_suggested_image_count(request: Request, project_id: str) -> JSON
     if not iteration_id:
         raise RequestInvalid("iterationId is required.")
     counts = await call(
-        predictions.count_suggested,
+        review.count_suggested,
         get_workspace(request),
         access,
         project_id,
