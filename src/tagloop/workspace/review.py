@@ -80,15 +80,8 @@ def review_queue(
     ]
     if not keep:
         return ReviewQueue(iteration, [], 0)
-    proba = np.stack([score.proba for _, score in keep])
-    multilabel = iteration.is_multilabel
-    scores = uncertainty(proba, multilabel=multilabel)
-    order = rank_for_review(
-        proba,
-        np.stack([score.features for _, score in keep]),
-        multilabel=multilabel,
-        unknown=np.array([score.unknown for _, score in keep], dtype=bool),
-        n_diverse=take,
+    proba, scores, order = _ranked(
+        [score for _, score in keep], multilabel=iteration.is_multilabel, n_diverse=take
     )
     items = [
         ReviewItem(
@@ -196,16 +189,7 @@ def suggest_images(
     ]
     if not keep:
         return []
-    proba = np.stack([score.proba for _, score in keep])
-    unknown = np.array([score.unknown for _, score in keep])
-    multilabel = iteration.is_multilabel
-    scores = uncertainty(proba, multilabel=multilabel)
-    order = rank_for_review(
-        proba,
-        np.stack([score.features for _, score in keep]),
-        multilabel=multilabel,
-        unknown=unknown,
-    )
+    proba, scores, order = _ranked([score for _, score in keep], multilabel=iteration.is_multilabel)
     return [
         Suggestion(
             image=keep[i][0],
@@ -266,3 +250,19 @@ def _score_images(
 ) -> list[ImageScore | None]:
     """What the iteration's model says of each image (None: unreadable); cached per content."""
     return score_contents(ws, iteration, [(img.id, img.sha256) for img in images])
+
+
+def _ranked(
+    scored: Sequence[ImageScore], *, multilabel: bool, **options: Any
+) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    """The images' probabilities, their uncertainty, and the order to label them in (unknown
+    first, then uncertain, spread over the feature space)."""
+    proba = np.stack([score.proba for score in scored])
+    order = rank_for_review(
+        proba,
+        np.stack([score.features for score in scored]),
+        multilabel=multilabel,
+        unknown=np.array([score.unknown for score in scored], dtype=bool),
+        **options,  # rank_for_review's n_diverse, diversity
+    )
+    return proba, uncertainty(proba, multilabel=multilabel), list(order)
