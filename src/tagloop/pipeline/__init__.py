@@ -4,6 +4,9 @@ Training: embed → fit (with out-of-fold predictions) → cross-validated repor
 report → package (ONNX + JSON, checked for parity against the in-memory head).
 The data check: embed (cached) → the insights detectors over hashes, sizes, embeddings and
 out-of-fold probabilities.
+
+Just over 400 lines: the two use cases share the embedding and cross-validation steps, and
+the CLI and the service both import them from here, so they stay together.
 """
 
 from __future__ import annotations

@@ -19,6 +19,9 @@ The budget is planned, then filled:
 The outer folds' models predict their held-out fold: those out-of-fold probabilities are the
 iteration's reported performance, so no reported image took part in choosing the
 hyperparameters or the stopping epoch of the model that predicted it.
+
+Just over 400 lines: the plan, the folds and the trials share one budget clock; split apart,
+each would have to be handed the time left.
 """
 
 from __future__ import annotations
