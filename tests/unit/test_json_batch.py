@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tagloop.errors import RequestInvalid
+from tagloop.errors import ImageUnreadable, RequestInvalid
 from tagloop.shells.api.json_batch import read_image_batch
 
 
@@ -80,9 +80,48 @@ def test_a_string_far_over_the_limit_is_refused_without_being_parsed() -> None:
     assert (second.name, second.data) == ("escaped", b"\xff" * 30)
 
 
-def test_a_sent_string_that_looks_like_the_marker_is_only_not_base64() -> None:
-    batch = read_image_batch(_body([{"contents": "\u0000oversize 12x"}]), max_image_bytes=100)
-    assert batch.images[0].error == "ErrorImageFormat"
+def test_long_strings_are_read_by_their_place_escapes_and_all() -> None:
+    """Past 4 KB a string is read from the body by position: an image's base64 with escaped
+    slashes, a long name and a long metadata value come out exactly as sent."""
+    image = bytes(range(256)) * 40 + b"\xff" * 3000  # 13,240 bytes, base64 with many "/"
+    encoded = json.dumps(base64.b64encode(image).decode()).replace("/", "\\/")
+    name = "n\u00e9" + "x" * 5000
+    body = (
+        b'{"images": [{"name": '
+        + json.dumps(name).encode()
+        + b', "contents": '
+        + encoded.encode()
+        + b'}], "metadata": {"k": "'
+        + b"v" * 5000
+        + b'"}}'
+    )
+    assert b"\\/" in body
+    batch = read_image_batch(body, max_image_bytes=20_000)
+    [one] = batch.images
+    assert (one.name, one.error) == (name, None)
+    assert callable(one.data) and one.data() == image  # decoded when it is added
+    assert batch.metadata == {"k": "v" * 5000}
+
+
+def test_a_long_string_that_is_not_base64_is_unreadable_when_loaded() -> None:
+    [one] = read_image_batch(_body([{"contents": "#" * 5000}]), max_image_bytes=20_000).images
+    assert callable(one.data) and one.error is None
+    with pytest.raises(ImageUnreadable, match="not base64"):
+        one.data()
+
+
+def test_a_sent_string_that_looks_like_a_marker_is_only_text() -> None:
+    batch = read_image_batch(
+        _body([{"name": "\u0000ab 0", "contents": "\u0000ab 0" + "A" * 5000}]),
+        max_image_bytes=100,
+    )
+    assert batch.images[0].name == "\u0000ab 0"
+    assert batch.images[0].error == "ErrorImageSize"
+
+
+def test_a_string_over_a_megabyte_outside_the_contents_is_refused() -> None:
+    with pytest.raises(RequestInvalid, match="over 1,048,576 bytes"):
+        read_image_batch(_body([{"name": "x" * (1 << 21), "contents": ""}]), max_image_bytes=100)
 
 
 def test_a_batch_of_countless_strings_is_refused() -> None:

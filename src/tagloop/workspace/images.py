@@ -8,7 +8,7 @@ in one module keeps each rule in one place.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy.exc import IntegrityError
@@ -46,13 +46,22 @@ MAX_METADATA_ENTRIES = 10
 
 @dataclass(frozen=True)
 class Upload:
-    """One image to add: its bytes (or the reason there are none), name and tags."""
+    """One image to add: its bytes (or how to read them, or the reason there are none), name
+    and tags.
+
+    ``data`` may be a function that returns the bytes: :func:`add_images` calls it when it comes
+    to this image, so a large batch is held in memory one image at a time. It raises
+    :class:`ImageUnreadable` when the bytes turn out not to be an image's (e.g. bad base64).
+    """
 
     source: str  # file name or URL, echoed back
-    data: bytes | None
+    data: bytes | Callable[[], bytes] | None
     tag_ids: tuple[str, ...] = ()
     error: ImageStatus | None = None  # why the bytes could not be had
     reason: str | None = None
+
+    def read(self) -> bytes | None:
+        return self.data() if callable(self.data) else self.data
 
 
 @dataclass(frozen=True)
@@ -335,7 +344,13 @@ def _add_one(
 ) -> AddedImage:
     if upload.error is not None or upload.data is None:
         return AddedImage(upload.source, upload.error or ImageStatus.SOURCE, reason=upload.reason)
-    data, limit = upload.data, ws.settings.max_training_image_bytes
+    try:
+        data = upload.read()
+    except ImageUnreadable as exc:
+        return AddedImage(upload.source, ImageStatus.IMAGE_FORMAT, reason=exc.message)
+    if data is None:
+        return AddedImage(upload.source, ImageStatus.SOURCE, reason=upload.reason)
+    limit = ws.settings.max_training_image_bytes
     if len(data) > limit:
         return AddedImage(upload.source, ImageStatus.IMAGE_SIZE, reason=f"over {limit} bytes")
     wanted = list(dict.fromkeys(tag_ids))

@@ -55,11 +55,10 @@ async def create_images_from_data(request: Request, project_id: str) -> JSONResp
     access = await authorize(request, "training")
     ws = get_workspace(request)
     tag_ids = csv_ids(request.query_params.get("tagIds"), "tagIds", limit=20)
-    parts = await image_parts(
-        request, limit=ws.settings.max_training_image_bytes, max_parts=ws.settings.max_batch_images
-    )
-    uploads = uploads_of(parts, ws.settings.max_training_image_bytes)
-    results = await call(images.add_images, ws, access, project_id, uploads, tag_ids=tag_ids)
+    limit, most = ws.settings.max_training_image_bytes, ws.settings.max_batch_images
+    async with image_parts(request, limit=limit, max_parts=most) as parts:
+        uploads = uploads_of(parts, limit)
+        results = await call(images.add_images, ws, access, project_id, uploads, tag_ids=tag_ids)
     status, body = out.create_summary(results, links_for(request))
     return respond(body, status)
 
@@ -83,22 +82,22 @@ async def create_images_from_files(request: Request, project_id: str) -> JSONRes
     access = await authorize(request, "training")
     ws = get_workspace(request)
     limit = ws.settings.max_training_image_bytes
-    async with spooled_body(request, _batch_limit(request)) as raw:
+    async with spooled_body(request, _batch_limit(request)) as raw:  # open while images load
         batch = await call(read_image_batch, raw, max_image_bytes=limit)
-    images.check_batch(ws, len(batch.images))
-    tag_ids = str_list(batch.tag_ids, "tagIds")
-    metadata = batch.metadata
-    if not isinstance(metadata, dict):
-        raise RequestInvalid("metadata must be an object of strings.")
-    uploads = [
-        Upload(entry.name, None, error=entry.error, reason=entry.reason)
-        if entry.error
-        else Upload(entry.name, entry.data, tuple(str_list(entry.tag_ids, "tagIds")))
-        for entry in batch.images
-    ]
-    results = await call(
-        images.add_images, ws, access, project_id, uploads, tag_ids=tag_ids, metadata=metadata
-    )
+        images.check_batch(ws, len(batch.images))
+        tag_ids = str_list(batch.tag_ids, "tagIds")
+        metadata = batch.metadata
+        if not isinstance(metadata, dict):
+            raise RequestInvalid("metadata must be an object of strings.")
+        uploads = [
+            Upload(entry.name, None, error=entry.error, reason=entry.reason)
+            if entry.error
+            else Upload(entry.name, entry.data, tuple(str_list(entry.tag_ids, "tagIds")))
+            for entry in batch.images
+        ]
+        results = await call(
+            images.add_images, ws, access, project_id, uploads, tag_ids=tag_ids, metadata=metadata
+        )
     status, body = out.create_summary(results, links_for(request))
     return respond(body, status)
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import Request
@@ -39,35 +41,42 @@ def json_object(value: Any, what: str = "request body") -> dict[str, Any]:
     return value
 
 
-async def image_parts(request: Request, *, limit: int, max_parts: int) -> list[Part]:
-    """Images of a multipart upload (every part), or a raw ``application/octet-stream`` body.
+@contextlib.asynccontextmanager
+async def image_parts(request: Request, *, limit: int, max_parts: int) -> AsyncIterator[list[Part]]:
+    """Images of a multipart upload (every part), or a raw ``application/octet-stream`` body,
+    open while the block runs.
 
-    The body is spooled to disk past a small size; a part over ``limit`` bytes is not read
-    into memory (``oversize``, empty ``data``), so junk parts cost no memory."""
+    The body is spooled to disk past a small size and no part is copied yet: each part is read
+    when it is used (:meth:`Part.read`, inside the block), so a batch costs one image of memory
+    at a time; a part over ``limit`` bytes is never read (``oversize``)."""
     content_type = request.headers.get("content-type", "")
     async with spooled_body(request, limit * max_parts + 1024 * 1024) as body:
         if content_type.lower().startswith("multipart/"):
-            parts = parse_multipart(body, content_type, max_parts=max_parts, max_part_bytes=limit)
+            parts = parse_multipart(
+                body, content_type, max_parts=max_parts, max_part_bytes=limit, copy=False
+            )
             if not parts:
                 raise RequestInvalid("The upload has no image part; send the image as imageData.")
-            return parts
+            yield parts
+            return
         if not len(body):
             raise RequestInvalid("The request has no image; send it as multipart imageData.")
-        oversize = len(body) > limit
-        return [
+        yield [
             Part(
                 name="imageData",
                 filename=None,
                 content_type=content_type or None,
-                data=b"" if oversize else bytes(body),
+                data=b"",
                 size=len(body),
-                oversize=oversize,
+                oversize=len(body) > limit,
+                body=body,
             )
         ]
 
 
 def uploads_of(parts: list[Part], limit: int) -> list[Upload]:
-    """One upload per part; a part over the per-image limit is refused with the reason."""
+    """One upload per part, read when it is added (so inside :func:`image_parts`'s block); a
+    part over the per-image limit is refused with the reason."""
     return [
         Upload(
             p.filename or p.name,
@@ -76,7 +85,7 @@ def uploads_of(parts: list[Part], limit: int) -> list[Upload]:
             reason=f"the image is {p.size:,} bytes; the limit is {limit:,} bytes",
         )
         if p.oversize
-        else Upload(p.filename or p.name, p.data)
+        else Upload(p.filename or p.name, p.read)  # read when added: one image at a time
         for p in parts
     ]
 
@@ -84,10 +93,11 @@ def uploads_of(parts: list[Part], limit: int) -> list[Upload]:
 async def prediction_image(request: Request) -> bytes:
     """The one image of a prediction or quick-test request (prediction byte limit)."""
     limit = get_workspace(request).settings.max_prediction_image_bytes
-    part = (await image_parts(request, limit=limit, max_parts=1))[0]
-    if part.oversize:
-        raise ImageTooLarge(f"The image is {part.size:,} bytes; the limit is {limit:,} bytes.")
-    return part.data
+    async with image_parts(request, limit=limit, max_parts=1) as parts:
+        if parts[0].oversize:
+            size = parts[0].size
+            raise ImageTooLarge(f"The image is {size:,} bytes; the limit is {limit:,} bytes.")
+        return parts[0].read()
 
 
 async def image_at_url(request: Request) -> bytes:

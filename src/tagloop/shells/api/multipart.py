@@ -6,7 +6,8 @@ Content-Type). This parser works on the whole request body (RFC 7578 / RFC 2046)
 memory map of the body spooled to disk (:func:`tagloop.shells.http.spooled_body`) — and
 returns raw bytes for every part. It only uses ``find`` and slices, so a body of several
 megabytes parses in about the time it takes to copy it. A part over ``max_part_bytes`` is not
-copied out at all: it comes back empty, marked ``oversize`` with its size.
+copied out at all: it comes back empty, marked ``oversize`` with its size; with ``copy=False``
+no part is copied until it is read.
 """
 
 from __future__ import annotations
@@ -27,9 +28,13 @@ _CRLF = b"\r\n"
 _PADDING = b" \t"  # "transport padding" allowed after a boundary, before the line break
 
 
+Body = bytes | mmap.mmap
+
+
 @dataclass(frozen=True)
 class Part:
-    """One part of a multipart body; ``data`` holds its bytes exactly as sent."""
+    """One part of a multipart body; ``data`` holds its bytes exactly as sent, or, when the
+    parser was told not to copy, :meth:`read` copies them out of the body when needed."""
 
     name: str
     filename: str | None
@@ -37,19 +42,31 @@ class Part:
     data: bytes = field(repr=False)
     size: int = -1  # the part's length as sent (-1: len(data))
     oversize: bool = False  # over max_part_bytes: data is empty
+    body: Body | None = field(default=None, repr=False, compare=False)  # not copied: read here
+    start: int = field(default=0, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.size < 0:
             object.__setattr__(self, "size", len(self.data))
 
-
-Body = bytes | mmap.mmap
+    def read(self) -> bytes:
+        """The part's bytes (copied from the body now, for a part the parser did not copy)."""
+        if self.body is None or self.oversize:
+            return self.data
+        return bytes(self.body[self.start : self.start + self.size])
 
 
 def parse_multipart(
-    body: Body, content_type_header: str, *, max_parts: int, max_part_bytes: int | None = None
+    body: Body,
+    content_type_header: str,
+    *,
+    max_parts: int,
+    max_part_bytes: int | None = None,
+    copy: bool = True,
 ) -> list[Part]:
-    """Split a ``multipart/form-data`` body into its parts, in order.
+    """Split a ``multipart/form-data`` body into its parts, in order. With ``copy=False`` no
+    part's bytes are copied yet: each part's :meth:`Part.read` copies them while ``body`` is
+    still open, so a batch can be handled one part at a time.
 
     Raises :class:`RequestInvalid` when the header has no boundary, the body is not framed by
     that boundary (no opening or no closing delimiter), or a part has no ``Content-Disposition``
@@ -83,7 +100,9 @@ def parse_multipart(
                 f"Send at most {max_parts} per request."
             )
         end, next_position, is_last = found
-        parts.append(_parse_part(body, position, end, index=len(parts), limit=max_part_bytes))
+        parts.append(
+            _parse_part(body, position, end, index=len(parts), limit=max_part_bytes, copy=copy)
+        )
         position = next_position
     logger.debug("parsed %d multipart parts from %d bytes", len(parts), len(body))
     return parts
@@ -141,7 +160,9 @@ def _find_delimiter(body: Body, delimiter: bytes, start: int) -> tuple[int, int,
     return None
 
 
-def _parse_part(body: Body, start: int, end: int, *, index: int, limit: int | None) -> Part:
+def _parse_part(
+    body: Body, start: int, end: int, *, index: int, limit: int | None, copy: bool
+) -> Part:
     if _at(body, _CRLF, start):  # no headers at all
         header_block, data_start = b"", start + 2
     else:
@@ -174,9 +195,11 @@ def _parse_part(body: Body, start: int, end: int, *, index: int, limit: int | No
         name=params["name"],
         filename=filename,
         content_type=headers.get("content-type"),
-        data=b"" if oversize else bytes(body[data_start:end]),
+        data=bytes(body[data_start:end]) if copy and not oversize else b"",
         size=size,
         oversize=oversize,
+        body=None if copy else body,
+        start=data_start,
     )
 
 

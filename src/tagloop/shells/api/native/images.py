@@ -74,11 +74,10 @@ async def upload_images(
     """
     ws = get_workspace(request)
     wanted = csv_ids(tag_ids, "tag_ids", limit=20)
-    parts = await image_parts(
-        request, limit=ws.settings.max_training_image_bytes, max_parts=ws.settings.max_batch_images
-    )
-    uploads = uploads_of(parts, ws.settings.max_training_image_bytes)
-    results = await call(images.add_images, ws, access, project_id, uploads, tag_ids=wanted)
+    limit, most = ws.settings.max_training_image_bytes, ws.settings.max_batch_images
+    async with image_parts(request, limit=limit, max_parts=most) as parts:
+        uploads = uploads_of(parts, limit)
+        results = await call(images.add_images, ws, access, project_id, uploads, tag_ids=wanted)
     return upload_out(results, Links(request))
 
 
