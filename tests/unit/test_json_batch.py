@@ -128,3 +128,8 @@ def test_a_batch_of_countless_strings_is_refused() -> None:
     body = b'{"images": [], "tagIds": [' + b'"",' * 100_000 + b'""]}'
     with pytest.raises(RequestInvalid, match="more than 100,000 JSON strings"):
         read_image_batch(body, max_image_bytes=100)
+
+
+def test_deep_nesting_is_refused_before_parsing() -> None:
+    with pytest.raises(RequestInvalid, match="more than 10,000 arrays and objects"):
+        read_image_batch(b"[" * 50_000 + b"]" * 50_000, max_image_bytes=100)

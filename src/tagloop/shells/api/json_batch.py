@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import binascii
 import io
+import itertools
 import json
 import mmap
 import re
@@ -37,6 +38,8 @@ Body = bytes | mmap.mmap
 
 _STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)  # a JSON string literal
 _MAX_STRINGS = 100_000  # a batch of 64 images needs a few hundred
+_OPENING = re.compile(rb"[\[{]")
+_MAX_CONTAINERS = 10_000  # arrays and objects; a batch needs about three per image
 _LONG = 4096  # longer strings are read from the body by their place, not by the parser
 _MAX_OTHER = 1 << 20  # the longest string allowed outside an image's contents
 
@@ -64,6 +67,9 @@ def read_image_batch(body: Body, *, max_image_bytes: int) -> Batch:
     of objects."""
     if not _has_content(body):  # the SDK's empty body: no images
         raise RequestInvalid("The batch needs an images list.")
+    # The parser's cost grows with the square of the nesting depth (50,000 nested arrays: 15 s)
+    if next(itertools.islice(_OPENING.finditer(body), _MAX_CONTAINERS, None), None) is not None:
+        raise RequestInvalid(f"The batch has more than {_MAX_CONTAINERS:,} arrays and objects.")
     strings = _LongStrings(body)
     try:
         kind = _top_level_kinds(strings.skeleton())
