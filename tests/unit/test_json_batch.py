@@ -133,3 +133,13 @@ def test_a_batch_of_countless_strings_is_refused() -> None:
 def test_deep_nesting_is_refused_before_parsing() -> None:
     with pytest.raises(RequestInvalid, match="more than 10,000 arrays and objects"):
         read_image_batch(b"[" * 50_000 + b"]" * 50_000, max_image_bytes=100)
+
+
+def test_a_long_string_with_a_bad_escape_fails_only_its_image() -> None:
+    """Read eagerly because it might fit once its escapes are decoded; a bad escape is that
+    image's format error, not the batch's."""
+    bad = '"' + "A" * 3000 + "\\x" + "A" * 3000 + '"'  # 6,002 characters: over 5,340, under twice
+    body = b'{"images": [{"contents": ' + bad.encode() + b'}, {"contents": "YWJj"}]}'
+    first, second = read_image_batch(body, max_image_bytes=4000).images
+    assert (first.error, first.reason) == ("ErrorImageFormat", "not a valid JSON string")
+    assert second.data == b"abc"

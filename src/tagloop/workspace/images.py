@@ -60,9 +60,6 @@ class Upload:
     error: ImageStatus | None = None  # why the bytes could not be had
     reason: str | None = None
 
-    def read(self) -> bytes | None:
-        return self.data() if callable(self.data) else self.data
-
 
 @dataclass(frozen=True)
 class AddedImage:
@@ -344,12 +341,10 @@ def _add_one(
 ) -> AddedImage:
     if upload.error is not None or upload.data is None:
         return AddedImage(upload.source, upload.error or ImageStatus.SOURCE, reason=upload.reason)
-    try:
-        data = upload.read()
+    try:  # a loader reads the bytes only now: one image of a batch in memory at a time
+        data = upload.data() if callable(upload.data) else upload.data
     except ImageUnreadable as exc:
         return AddedImage(upload.source, ImageStatus.IMAGE_FORMAT, reason=exc.message)
-    if data is None:
-        return AddedImage(upload.source, ImageStatus.SOURCE, reason=upload.reason)
     limit = ws.settings.max_training_image_bytes
     if len(data) > limit:
         return AddedImage(upload.source, ImageStatus.IMAGE_SIZE, reason=f"over {limit} bytes")

@@ -237,19 +237,10 @@ def _scored_untagged(
             project_id=project_id,
             query=ImageQuery(tagging="Untagged", take=MAX_SCORED_UNTAGGED),
         )
-    scored = [
-        (img, score)
-        for img, score in zip(untagged, _score_images(ws, iteration, untagged), strict=True)
-        if score is not None
+    scores = score_contents(ws, iteration, [(img.id, img.sha256) for img in untagged])
+    return iteration, [
+        (img, score) for img, score in zip(untagged, scores, strict=True) if score is not None
     ]
-    return iteration, scored
-
-
-def _score_images(
-    ws: Workspace, iteration: IterationRecord, images: Sequence[ImageRecord]
-) -> list[ImageScore | None]:
-    """What the iteration's model says of each image (None: unreadable); cached per content."""
-    return score_contents(ws, iteration, [(img.id, img.sha256) for img in images])
 
 
 def _ranked(

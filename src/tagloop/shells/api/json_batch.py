@@ -39,6 +39,7 @@ Body = bytes | mmap.mmap
 _STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)  # a JSON string literal
 _MAX_STRINGS = 100_000  # a batch of 64 images needs a few hundred
 _OPENING = re.compile(rb"[\[{]")
+_NOT_SPACE = re.compile(rb"\S")
 _MAX_CONTAINERS = 10_000  # arrays and objects; a batch needs about three per image
 _LONG = 4096  # longer strings are read from the body by their place, not by the parser
 _MAX_OTHER = 1 << 20  # the longest string allowed outside an image's contents
@@ -178,7 +179,7 @@ class _Skeleton(io.RawIOBase):
 
 
 def _has_content(body: Body) -> bool:
-    return any(bytes(body[i : i + 65536]).strip() for i in range(0, len(body), 65536))
+    return _NOT_SPACE.search(body) is not None
 
 
 def _top_level_kinds(skeleton: io.RawIOBase) -> dict[str, str]:
@@ -206,19 +207,19 @@ def _image(strings: _LongStrings, entry: Any, index: int, limit: int) -> BatchIm
     place = strings.place(contents)
     longest = _encoded_length(limit)
     length = place[1] - place[0] if place else len(contents)
-    if place and longest < length <= 2 * longest:
-        # Escapes only lengthen a literal ("\/" for "/", as some encoders write base64): a
-        # literal up to twice the longest base64 is read and measured; a longer one never is.
-        contents, place = strings.text(*place), None
-        length = len(contents)
-    if length > longest:
-        reason = f"the image is about {length * 3 // 4:,} bytes; the limit is {limit:,} bytes"
-        return BatchImage(name, None, tags, ImageStatus.IMAGE_SIZE, reason)
-    if place is None:
-        try:
+    try:
+        if place and longest < length <= 2 * longest:
+            # Escapes only lengthen a literal ("\/" for "/", as some encoders write base64): a
+            # literal up to twice the longest base64 is read and measured; a longer one never is.
+            contents, place = strings.text(*place), None
+            length = len(contents)
+        if length > longest:
+            reason = f"the image is about {length * 3 // 4:,} bytes; the limit is {limit:,} bytes"
+            return BatchImage(name, None, tags, ImageStatus.IMAGE_SIZE, reason)
+        if place is None:
             return BatchImage(name, _decoded(contents), tags)
-        except ImageUnreadable as exc:
-            return BatchImage(name, None, tags, ImageStatus.IMAGE_FORMAT, exc.message)
+    except ImageUnreadable as exc:
+        return BatchImage(name, None, tags, ImageStatus.IMAGE_FORMAT, exc.message)
     start, end = place
     return BatchImage(name, lambda: _decoded(strings.text(start, end)), tags)
 
